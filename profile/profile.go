@@ -1,0 +1,189 @@
+// Package profile keeps the settings a later get needs, saved per profile at consent or
+// import: the app, the cloud, the home tenant, the store and the consenting account.
+// It never holds a secret: refresh tokens and client secrets live in the secure store.
+package profile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ErrNotFound means no profile of that name was saved.
+var ErrNotFound = errors.New("profile not found")
+
+// Default is the profile used when none is named.
+const Default = "default"
+
+// Profile is what consent or import recorded. Zero fields mean "not set".
+type Profile struct {
+	Name string `json:"-"`
+
+	ClientID          string `json:"client_id"`
+	Cloud             string `json:"cloud,omitempty"`
+	AuthorityHost     string `json:"authority_host,omitempty"`
+	HomeTenant        string `json:"home_tenant,omitempty"`
+	Store             string `json:"store,omitempty"`
+	StoreDir          string `json:"store_dir,omitempty"`
+	ClientCertificate string `json:"client_certificate,omitempty"`
+	// StoredSecret records that consent --client-secret-stdin put the app's secret in
+	// the secure store, so get knows this is a confidential client.
+	StoredSecret bool     `json:"stored_secret,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	Account      Account  `json:"account"`
+
+	ConsentedAt time.Time `json:"consented_at,omitzero"`
+	// RotatedAt is when a refresh token was last redeemed and its successor saved;
+	// the 90-day inactivity window runs from here.
+	RotatedAt time.Time `json:"rotated_at,omitzero"`
+}
+
+// Account is the signed-in user of the profile, as Entra reported it.
+type Account struct {
+	Username      string `json:"username,omitempty"`
+	HomeAccountID string `json:"home_account_id,omitempty"` // "<oid>.<home tenant id>", MSAL's key
+	HomeTenantID  string `json:"home_tenant_id,omitempty"`
+}
+
+// InactivityLimit is how long Entra keeps an unused refresh token.
+const InactivityLimit = 90 * 24 * time.Hour
+
+// DaysLeft is how many whole days remain of the inactivity window at now; negative
+// when it has passed, and -1 when the profile has no recorded rotation.
+func (p Profile) DaysLeft(now time.Time) int {
+	if p.RotatedAt.IsZero() {
+		return -1
+	}
+	left := p.RotatedAt.Add(InactivityLimit).Sub(now)
+	if left < 0 {
+		return int(left/(24*time.Hour)) - 1
+	}
+	return int(left / (24 * time.Hour))
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidName checks a profile name: it becomes a file name and a keyring key.
+func ValidName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid profile name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
+	}
+	return nil
+}
+
+// Dir is the folder of saved profiles.
+type Dir string
+
+func (d Dir) path(name string) string { return filepath.Join(string(d), name+".json") }
+
+// Load reads the profile called name.
+func (d Dir) Load(name string) (Profile, error) {
+	if err := ValidName(name); err != nil {
+		return Profile{}, err
+	}
+	b, err := os.ReadFile(d.path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Profile{Name: name}, ErrNotFound
+	}
+	if err != nil {
+		return Profile{}, fmt.Errorf("failed to read profile %q: %w", name, err)
+	}
+	p, err := Decode(b)
+	if err != nil {
+		return Profile{}, fmt.Errorf("profile file %s is damaged (%v): run pctoken-helper consent --profile %s", d.path(name), err, name)
+	}
+	p.Name = name
+	return p, nil
+}
+
+// Decode parses a saved profile.
+func Decode(b []byte) (Profile, error) {
+	var p Profile
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Profile{}, err
+	}
+	if p.ClientID == "" {
+		return Profile{}, errors.New("no client_id")
+	}
+	return p, nil
+}
+
+// Save writes p atomically, 0600 in a 0700 folder.
+func (d Dir) Save(p Profile) error {
+	if err := ValidName(p.Name); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(string(d), 0o700); err != nil {
+		return fmt.Errorf("failed to create the profile folder: %w", err)
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(d.path(p.Name), append(b, '\n'))
+}
+
+// Delete removes the saved profile; a missing one is not an error.
+func (d Dir) Delete(name string) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	if err := os.Remove(d.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("failed to remove profile %q: %w", name, err)
+	}
+	return nil
+}
+
+// List returns the names of all saved profiles, sorted.
+func (d Dir) List() ([]string, error) {
+	entries, err := os.ReadDir(string(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to list profiles: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if ok && !e.IsDir() && ValidName(name) == nil {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("failed to save %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("failed to save %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("failed to save %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("failed to save %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("failed to save %s: %w", path, err)
+	}
+	return nil
+}
