@@ -1,0 +1,97 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// lockPollInterval is how often a waiting Lock tries again. Polling, rather than
+// a blocking flock(2), lets a cancelled context end the wait without leaving a
+// goroutine stuck in the kernel; the wait is for a refresh that takes a network
+// round trip, so a few milliseconds more are noise.
+const lockPollInterval = 5 * time.Millisecond
+
+func (c *Cache) lockPath(id string) string {
+	return filepath.Join(c.dir, lockDirName, id+".lock")
+}
+
+// Lock takes the cross-process lock of k, waiting until it is free or ctx is done.
+// Hold it across load, refresh and store, so that processes needing the same
+// expired token refresh it once: the others wait here, then Load the fresh entry.
+// Readers that find a fresh entry never take the lock. The lock is not reentrant:
+// a second Lock of the same key waits, even in the same process. unlock may be
+// called more than once.
+//
+// The lock is an flock(2) on locks/<id>.lock, never on the data file, which is
+// replaced by rename on every store. Lock files are left in place when unlocked,
+// since removing a file another process has open and is about to lock would let
+// two processes hold "the" lock at once. DeleteProfile removes them anyway, but
+// only while holding the lock, and Lock checks after locking that its file is
+// still the one at the path, starting over if not; so no removal splits a lock.
+func (c *Cache) Lock(ctx context.Context, k Key) (unlock func(), err error) {
+	path := c.lockPath(k.ID())
+	madeDir := false
+	for {
+		fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|noFollow))
+		ok, err := fl.TryLockContext(ctx, lockPollInterval)
+		if errors.Is(err, fs.ErrNotExist) && !madeDir {
+			madeDir = true
+			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("lock cache entry: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock cache entry: %w", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("lock cache entry: %w", ctx.Err())
+		}
+		if !stillLinked(fl) {
+			_ = fl.Unlock()
+			continue
+		}
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				if err := fl.Unlock(); err != nil {
+					c.logf("cache: unlock %s: %v", path, err)
+				}
+			})
+		}, nil
+	}
+}
+
+// stillLinked reports whether the locked file is still the one at its path.
+func stillLinked(fl *flock.Flock) bool {
+	held, err := fl.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(fl.Path())
+	return err == nil && os.SameFile(held, now)
+}
+
+// removeLockFile removes the lock file of id if no one holds it. Taking the lock
+// before the unlink is what makes it safe: a process that opened the file before
+// the unlink finds, once it gets the lock, that the file is gone, and retries.
+func (c *Cache) removeLockFile(id string) {
+	path := c.lockPath(id)
+	fl := flock.New(path, flock.SetFlag(os.O_RDONLY|noFollow))
+	ok, err := fl.TryLock()
+	if err != nil || !ok {
+		return // missing, or in use: leave it
+	}
+	defer fl.Unlock()
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.logf("cache: cannot remove lock file %s: %v", path, err)
+	}
+}
