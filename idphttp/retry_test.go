@@ -496,7 +496,9 @@ func TestUntrustedCertificateIsFinal(t *testing.T) {
 }
 
 func TestIsTransient(t *testing.T) {
-	urlErr := func(err error) error { return &url.Error{Op: "Post", URL: "https://idp.example/t/oauth2/v2.0/token", Err: err} }
+	urlErr := func(err error) error {
+		return &url.Error{Op: "Post", URL: "https://idp.example/t/oauth2/v2.0/token", Err: err}
+	}
 	for _, tc := range []struct {
 		err  error
 		want bool
