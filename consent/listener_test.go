@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -498,5 +499,33 @@ func TestListenerIsLoopbackOnly(t *testing.T) {
 	}
 	if tried == 0 {
 		t.Skip("machine has no non-loopback address to try")
+	}
+}
+
+func TestNoGoroutinesLeftBehind(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 3 {
+		l := listen(t)
+		ch := wait(l, t.Context(), "s")
+		get(t, l.RedirectURI()+"/favicon.ico")
+		get(t, l.RedirectURI()+"/?code=c&state=s")
+		result(t, ch)
+		l.Close()
+
+		l = listen(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		result(t, wait(l, ctx, "s"))
+		cancel()
+
+		l = listen(t)
+		l.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
