@@ -314,7 +314,8 @@ func (c *Cache) DeleteProfile(profile string) (int, error) {
 
 // DeleteToken removes every entry whose access token is accessToken, for
 // git-credential erase, and reports whether there was one. The comparison takes
-// the same time wherever the tokens differ.
+// the same time wherever the tokens differ. An entry that another process
+// replaces between the read and the removal goes too, which costs one refresh.
 func (c *Cache) DeleteToken(accessToken string) (bool, error) {
 	if accessToken == "" {
 		return false, nil

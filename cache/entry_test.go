@@ -52,18 +52,16 @@ func TestExpiresOnRoundTripKeepsTheMargin(t *testing.T) {
 	if want := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC); !got.ExpiresOn.Equal(want) {
 		t.Fatalf("ExpiresOn = %v, want %v", got.ExpiresOn, want)
 	}
+	// Rounding down keeps the margin: at the last instant the loaded entry is
+	// fresh, the original is fresh too, and a nanosecond later the loaded one
+	// is not.
 	margin := DefaultMinValidity
-	for _, now := range []time.Time{
-		got.ExpiresOn.Add(-margin),                   // loaded entry: fresh by exactly the margin
-		got.ExpiresOn.Add(-margin + time.Nanosecond), // loaded entry: just stale
-		expires.Add(-margin),                         // original: fresh by exactly the margin
-	} {
-		if Fresh(got, now, margin) && !Fresh(Entry{AccessToken: "t", ExpiresOn: expires}, now, margin) {
-			t.Errorf("at %v the loaded entry is fresh but the original was not", now)
-		}
-	}
-	if !Fresh(got, got.ExpiresOn.Add(-margin), margin) || Fresh(got, got.ExpiresOn.Add(-margin+time.Nanosecond), margin) {
+	last := got.ExpiresOn.Add(-margin)
+	if !Fresh(got, last, margin) || Fresh(got, last.Add(time.Nanosecond), margin) {
 		t.Error("loaded entry does not keep its boundary")
+	}
+	if !Fresh(Entry{AccessToken: "t", ExpiresOn: expires}, last, margin) {
+		t.Error("loaded entry is fresh when the original is not")
 	}
 }
 
