@@ -3,6 +3,8 @@ package consent_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -173,8 +175,13 @@ func TestWaitCodeViaQuery(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
-	if csp := resp.header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'") {
-		t.Errorf("Content-Security-Policy = %q", csp)
+	// The policy allows nothing but the page's own style, by hash.
+	csp := resp.header.Get("Content-Security-Policy")
+	_, style, _ := strings.Cut(resp.body, "<style>")
+	style, _, _ = strings.Cut(style, "</style>")
+	sum := sha256.Sum256([]byte(style))
+	if !strings.HasPrefix(csp, "default-src 'none'") || !strings.Contains(csp, "style-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") {
+		t.Errorf("Content-Security-Policy = %q does not allow exactly the page's style", csp)
 	}
 
 	o := result(t, ch)
