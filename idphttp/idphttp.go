@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"syscall"
 )
 
@@ -47,8 +48,9 @@ func newClient(base http.RoundTripper, metadataDir string, retry RetryOptions, l
 // IsTransient reports whether err, as returned by an http.Client or RoundTripper
 // (through any %w wrapping, MSAL's included), is a failure to reach the identity
 // provider that may pass by itself: a network error such as a refused, reset or
-// closed connection or a failed name lookup, a timeout (TLS handshake, response
-// headers, the context's deadline). Certificate and TLS protocol failures are not:
+// closed connection or a failed name lookup, an HTTP/2 stream reset by an overloaded
+// or failing server, a timeout (TLS handshake, response headers, the context's
+// deadline). Certificate and TLS protocol failures are not:
 // they need a change of configuration. Nor is a cancelled context, which is the
 // caller stopping, not the network failing.
 //
@@ -81,6 +83,14 @@ func IsTransient(err error) bool {
 	if errors.As(err, &dns) {
 		return true
 	}
+	var reset h2StreamError
+	if errors.As(err, &reset) {
+		switch reset.Code {
+		case h2InternalError, h2RefusedStream, h2Cancel, h2EnhanceYourCalm:
+			return true
+		}
+		return false
+	}
 	// Not net.Error: *url.Error implements it for every failure it wraps.
 	var timeout interface{ Timeout() bool }
 	if errors.As(err, &timeout) && timeout.Timeout() {
@@ -90,6 +100,29 @@ func IsTransient(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE)
 }
+
+// h2StreamError receives an HTTP/2 stream reset from net/http, whose own type is
+// unexported: net/http's StreamError converts itself into any struct with these
+// field names and types through errors.As, so that x/net/http2.StreamError matches;
+// this twin matches too without linking a second HTTP/2 stack into the binary.
+type h2StreamError struct {
+	StreamID uint32
+	Code     uint32
+	Cause    error
+}
+
+func (e h2StreamError) Error() string {
+	return "http2 stream " + strconv.FormatUint(uint64(e.StreamID), 10) + " reset, code " + strconv.FormatUint(uint64(e.Code), 10)
+}
+
+// HTTP/2 error codes (RFC 9113 section 7) that a server sends when it is overloaded
+// or failing, not because the request was wrong.
+const (
+	h2InternalError   = 0x2
+	h2RefusedStream   = 0x7
+	h2Cancel          = 0x8
+	h2EnhanceYourCalm = 0xb
+)
 
 // IsTransientStatus reports whether an HTTP status from the identity provider means
 // "try again later": request timeout, throttling, and the server-side 5xx failures.

@@ -3,6 +3,7 @@ package idphttp
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"encoding/pem"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 )

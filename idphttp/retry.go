@@ -129,9 +129,6 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.o.Logf("not retrying: the request body cannot be sent again: %v", rerr)
 			return resp, err
 		}
-		if resp != nil {
-			resp.Body.Close()
-		}
 		try = next
 	}
 }

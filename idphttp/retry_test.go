@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -590,4 +591,31 @@ func FuzzParseRetryAfter(f *testing.F) {
 			t.Fatalf("delay for Retry-After %q = %v, outside [0, cap]", s, w)
 		}
 	})
+}
+
+func TestHTTP2StreamResetIsRetried(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			panic(http.ErrAbortHandler) // the HTTP/2 server resets the stream: INTERNAL_ERROR
+		}
+		io.WriteString(w, "ok")
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	c := &clock{}
+	client := &http.Client{Transport: NewRetryTransport(srv.Client().Transport, c.options())}
+	resp, err := client.Post(srv.URL, "application/x-www-form-urlencoded", strings.NewReader("grant_type=refresh_token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || n.Load() != 2 {
+		t.Fatalf("got %s %d after %d attempts", resp.Proto, resp.StatusCode, n.Load())
+	}
+	if len(c.logs) != 1 || !strings.Contains(c.logs[0], "INTERNAL_ERROR") {
+		t.Errorf("logs %q", c.logs)
+	}
 }
