@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -68,11 +67,16 @@ func (p Profile) DaysLeft(now time.Time) int {
 	return int(left / (24 * time.Hour))
 }
 
-var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// ValidName checks a profile name: it becomes a file name and a keyring key.
+// ValidName checks a profile name: it becomes a file name and a keyring key. (No
+// regexp: compiling one at start-up would cost every cache hit.)
 func ValidName(name string) error {
-	if !validName.MatchString(name) {
+	ok := len(name) > 0 && len(name) <= 64
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		ok = alnum || i > 0 && (c == '.' || c == '_' || c == '-')
+	}
+	if !ok {
 		return fmt.Errorf("invalid profile name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
 	}
 	return nil
