@@ -54,17 +54,19 @@ type Account struct {
 // InactivityLimit is how long Entra keeps an unused refresh token.
 const InactivityLimit = 90 * 24 * time.Hour
 
-// DaysLeft is how many whole days remain of the inactivity window at now; negative
-// when it has passed, and -1 when the profile has no recorded rotation.
+// DaysLeft is how many days, started ones included, remain of the inactivity window
+// at now: 90 right after a rotation, 1 on its last day, and 0 or less once it has
+// passed. It is -1 when the profile has no recorded rotation.
 func (p Profile) DaysLeft(now time.Time) int {
 	if p.RotatedAt.IsZero() {
 		return -1
 	}
+	const day = 24 * time.Hour
 	left := p.RotatedAt.Add(InactivityLimit).Sub(now)
-	if left < 0 {
-		return int(left/(24*time.Hour)) - 1
+	if left <= 0 {
+		return int(left / day)
 	}
-	return int(left / (24 * time.Hour))
+	return int((left + day - 1) / day)
 }
 
 // ValidName checks a profile name: it becomes a file name and a keyring key. (No

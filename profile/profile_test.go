@@ -76,8 +76,10 @@ func TestDaysLeft(t *testing.T) {
 	}{
 		{time.Time{}, -1},
 		{now, 90},
-		{now.Add(-89*24*time.Hour - time.Hour), 0},
-		{now.Add(-91 * 24 * time.Hour), -2},
+		{now.Add(-time.Second), 90},
+		{now.Add(-89*24*time.Hour - time.Hour), 1},
+		{now.Add(-90 * 24 * time.Hour), 0},
+		{now.Add(-92 * 24 * time.Hour), -2},
 	}
 	for _, tt := range tests {
 		if got := (Profile{RotatedAt: tt.rotated}).DaysLeft(now); got != tt.want {

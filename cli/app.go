@@ -1,0 +1,399 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/pctoken/pctoken-helper/cache"
+	"github.com/pctoken/pctoken-helper/cloud"
+	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/idphttp"
+	"github.com/pctoken/pctoken-helper/profile"
+	"github.com/pctoken/pctoken-helper/securestore"
+	"github.com/pctoken/pctoken-helper/token"
+)
+
+// App is one run of the helper: the environment, the global settings, and what has
+// been opened so far. Everything is opened on first use, so a cache hit reads one
+// profile and one cache file and nothing else.
+type App struct {
+	Env
+	*Globals
+
+	// Interactive is false where nobody may be asked anything (kubectl with
+	// interactive false): the file store passphrase is then never prompted for.
+	NonInteractive bool
+
+	mu       sync.Mutex
+	profiles map[string]*settings
+	stores   map[string]securestore.Store
+	sessions map[string]*token.Session
+	cache    *cache.Cache
+	current  string // profile of the failing operation, for the remedy
+}
+
+// settings are a profile's effective settings: flag > environment > saved > default.
+type settings struct {
+	profile.Profile
+	saved bool
+
+	cloud         cloud.Cloud
+	authorityHost string
+}
+
+func (a *App) logf(format string, args ...any) {
+	if a.Verbose {
+		fmt.Fprintf(a.Stderr, "pctoken-helper: "+format+"\n", args...)
+	}
+}
+
+func (a *App) warnf(format string, args ...any) {
+	fmt.Fprintf(a.Stderr, "warning: "+format+"\n", args...)
+}
+
+func (a *App) profileName(explicit string) string {
+	switch {
+	case explicit != "":
+		return explicit
+	case a.Profile != "":
+		return a.Profile
+	}
+	return profile.Default
+}
+
+func (a *App) configDir() (string, error) {
+	if a.ConfigDir != "" {
+		return a.ConfigDir, nil
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", configError("no user config dir (%v): pass --config-dir", err)
+	}
+	return filepath.Join(d, "pctoken-helper"), nil
+}
+
+func (a *App) cacheDir() (string, error) {
+	if a.CacheDir != "" {
+		return a.CacheDir, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", configError("no user cache dir (%v): pass --cache-dir", err)
+	}
+	return filepath.Join(d, "pctoken-helper"), nil
+}
+
+func (a *App) profileDir() (profile.Dir, error) {
+	d, err := a.configDir()
+	return profile.Dir(filepath.Join(d, "profiles")), err
+}
+
+// settingsFor resolves the settings of the named profile ("" = the default one).
+func (a *App) settingsFor(name string) (*settings, error) {
+	name = a.profileName(name)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.current = name
+	if s, ok := a.profiles[name]; ok {
+		return s, nil
+	}
+	if err := profile.ValidName(name); err != nil {
+		return nil, usageError("%v", err)
+	}
+	dir, err := a.profileDir()
+	if err != nil {
+		return nil, err
+	}
+	p, err := dir.Load(name)
+	saved := err == nil
+	if err != nil && !errors.Is(err, profile.ErrNotFound) {
+		return nil, configError("%v", err)
+	}
+	s := &settings{Profile: p, saved: saved}
+	s.Name = name
+	override(&s.ClientID, a.ClientID)
+	override(&s.Cloud, a.Cloud)
+	override(&s.AuthorityHost, a.AuthorityHost)
+	override(&s.Store, a.Store)
+	override(&s.StoreDir, a.StoreDir)
+	override(&s.ClientCertificate, a.ClientCertificate)
+	if s.cloud, err = cloud.Lookup(s.Cloud); err != nil {
+		return nil, usageError("%v", err)
+	}
+	s.authorityHost = s.cloud.LoginHost
+	if s.AuthorityHost != "" {
+		if s.authorityHost, err = cloud.NormalizeAuthorityHost(s.AuthorityHost); err != nil {
+			return nil, usageError("%v", err)
+		}
+	}
+	if a.profiles == nil {
+		a.profiles = map[string]*settings{}
+	}
+	a.profiles[name] = s
+	return s, nil
+}
+
+func override(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// targetTenant is the tenant a get is for: explicit, else --tenant, else home.
+func (a *App) targetTenant(s *settings, explicit string) string {
+	switch {
+	case explicit != "":
+		return explicit
+	case a.Tenant != "":
+		return a.Tenant
+	}
+	return s.HomeTenant
+}
+
+// scopes resolves aliases; with none given, the first scope consented to, else
+// Partner Center's.
+func scopes(s *settings, given []string) []string {
+	var out []string
+	for _, g := range given {
+		for _, part := range strings.Fields(strings.ReplaceAll(g, ",", " ")) {
+			out = append(out, s.cloud.Scope(part))
+		}
+	}
+	if len(out) == 0 {
+		if len(s.Scopes) > 0 {
+			return []string{s.cloud.Scope(s.Scopes[0])}
+		}
+		return []string{s.cloud.DefaultScope()}
+	}
+	return out
+}
+
+func (a *App) openCache() (*cache.Cache, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cache != nil {
+		return a.cache, nil
+	}
+	dir, err := a.cacheDir()
+	if err != nil {
+		return nil, err
+	}
+	c, err := cache.Open(filepath.Join(dir, "tokens"))
+	if err != nil {
+		return nil, configError("%v", err)
+	}
+	c.Logf = a.logf
+	a.cache = c
+	return c, nil
+}
+
+func refreshKey(profileName string) string { return "refresh-token:" + profileName }
+func secretKey(profileName string) string  { return "client-secret:" + profileName }
+
+// secureStore opens the store of s (once per process and store).
+func (a *App) secureStore(s *settings) (securestore.Store, string, error) {
+	dir := s.StoreDir
+	if dir == "" {
+		cd, err := a.configDir()
+		if err != nil {
+			return nil, "", err
+		}
+		dir = filepath.Join(cd, "store")
+	}
+	backend := s.Store
+	if backend == "" {
+		backend = "auto"
+	}
+	id := backend + "\x00" + dir
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if st, ok := a.stores[id]; ok {
+		return st, backend, nil
+	}
+	st, used, err := securestore.Open(securestore.Config{
+		Backend:    backend,
+		FileDir:    dir,
+		Passphrase: a.Getenv("PCTOKEN_FILE_PASSPHRASE"),
+		Prompt:     !a.NonInteractive,
+		TTY:        a.TTY,
+	})
+	if err != nil {
+		return nil, "", storeError(err)
+	}
+	a.logf("secure store: %s", used)
+	if a.stores == nil {
+		a.stores = map[string]securestore.Store{}
+	}
+	a.stores[id] = st
+	return st, used, nil
+}
+
+func storeError(err error) error {
+	var e *entra.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &entra.Error{Kind: entra.Configuration, Message: err.Error(), Err: err}
+}
+
+// refreshTokenStore is where the profile's refresh token lives: the variable in CI
+// mode, else the secure store.
+func (a *App) refreshTokenStore(s *settings) (securestore.Store, error) {
+	if rt := a.Getenv("PCTOKEN_REFRESH_TOKEN"); rt != "" {
+		return securestore.NewEnvStore(refreshKey(s.Name), rt, a.Stderr), nil
+	}
+	st, _, err := a.secureStore(s)
+	return st, err
+}
+
+// credential is the app's secret or certificate; nil for a public client.
+func (a *App) credential(s *settings) (*entra.Credential, error) {
+	if secret := a.Getenv("PCTOKEN_CLIENT_SECRET"); secret != "" {
+		return &entra.Credential{Secret: secret}, nil
+	}
+	if s.ClientCertificate != "" {
+		return entra.LoadCertificate(s.ClientCertificate)
+	}
+	if s.StoredSecret {
+		st, _, err := a.secureStore(s)
+		if err != nil {
+			return nil, err
+		}
+		secret, err := st.Get(secretKey(s.Name))
+		if err != nil {
+			return nil, configError("the client secret of profile %s is missing from the secure store: %v", s.Name, err)
+		}
+		return &entra.Credential{Secret: secret}, nil
+	}
+	return nil, nil
+}
+
+func (a *App) entraApp(s *settings, cred *entra.Credential, homeTenant string) (entra.App, error) {
+	if s.ClientID == "" {
+		return entra.App{}, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("profile %s has no client id: it was never consented", s.Name)}
+	}
+	dir, err := a.cacheDir()
+	if err != nil {
+		return entra.App{}, err
+	}
+	return entra.App{
+		ClientID:          s.ClientID,
+		AuthorityHost:     s.authorityHost,
+		HomeTenant:        homeTenant,
+		Credential:        cred,
+		HTTPClient:        idphttp.NewClient(filepath.Join(dir, "metadata"), idphttp.RetryOptions{Logf: a.logf}, a.logf),
+		InstanceDiscovery: cloud.IsMicrosoftHost(s.authorityHost),
+	}, nil
+}
+
+// session returns what redeeming s's refresh token needs, opened once per profile.
+func (a *App) session(s *settings) (*token.Session, error) {
+	a.mu.Lock()
+	if ss, ok := a.sessions[s.Name]; ok {
+		a.mu.Unlock()
+		return ss, nil
+	}
+	a.mu.Unlock()
+	if !s.saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
+		return nil, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("profile %s has no refresh token", s.Name)}
+	}
+	cred, err := a.credential(s)
+	if err != nil {
+		return nil, err
+	}
+	home := s.HomeTenant
+	if home == "" {
+		home = "organizations"
+	}
+	app, err := a.entraApp(s, cred, home)
+	if err != nil {
+		return nil, err
+	}
+	st, err := a.refreshTokenStore(s)
+	if err != nil {
+		return nil, err
+	}
+	ss := &token.Session{
+		App:     app,
+		Account: entra.Account{HomeAccountID: s.Account.HomeAccountID, Username: s.Account.Username, HomeTenantID: s.Account.HomeTenantID},
+		RefreshToken: &token.RefreshToken{
+			Store:   st,
+			Key:     refreshKey(s.Name),
+			Profile: s.Name,
+			Saved:   func() error { return a.recordRotation(s) },
+		},
+		Warn: a.warnf,
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sessions == nil {
+		a.sessions = map[string]*token.Session{}
+	}
+	if prev, ok := a.sessions[s.Name]; ok {
+		return prev, nil
+	}
+	a.sessions[s.Name] = ss
+	return ss, nil
+}
+
+// recordRotation notes in the saved profile when its refresh token was last rotated,
+// which is when its 90-day inactivity window started again.
+func (a *App) recordRotation(s *settings) error {
+	if !s.saved {
+		return nil
+	}
+	dir, err := a.profileDir()
+	if err != nil {
+		return err
+	}
+	p, err := dir.Load(s.Name)
+	if err != nil {
+		return err
+	}
+	p.RotatedAt = a.Now().UTC()
+	return dir.Save(p)
+}
+
+// remedy is the command that fixes err, for the hint line.
+func (a *App) remedy(err error) string {
+	name := a.current
+	if name == "" {
+		name = a.profileName("")
+	}
+	return remedyFor(err, name)
+}
+
+func remedyFor(err error, profileName string) string {
+	if errors.Is(err, securestore.ErrNoPassphrase) {
+		return "set PCTOKEN_FILE_PASSPHRASE, or run the command in a terminal"
+	}
+	var e *entra.Error
+	errors.As(err, &e)
+	switch entra.KindOf(err) {
+	case entra.ConsentNeeded:
+		return "pctoken-helper consent --profile " + profileName
+	case entra.Transient:
+		return "try again later; add -v to see each attempt"
+	case entra.Usage:
+		return "pctoken-helper --help"
+	case entra.Configuration:
+		if e != nil {
+			switch e.AADSTS {
+			case "7000215", "7000222", "7000218":
+				return "set PCTOKEN_CLIENT_SECRET to a valid secret, or store one: pctoken-helper consent --profile " + profileName + " --client-secret-stdin"
+			case "700027":
+				return "register the certificate on the app, or pass the right one with --client-certificate"
+			case "700016", "700007":
+				return "check --client-id, or consent again: pctoken-helper consent --profile " + profileName + " --client-id ID"
+			case "90002":
+				return "check --tenant (a tenant id or verified domain)"
+			}
+		}
+		return "pctoken-helper status"
+	}
+	return ""
+}

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/pctoken/pctoken-helper/consent"
+	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/profile"
+)
+
+// ConsentCmd is the interactive step.
+type ConsentCmd struct {
+	Flow              string            `enum:"auth-code,device-code" default:"auth-code" help:"auth-code (browser, loopback redirect) or device-code (public clients)."`
+	Scopes            []string          `placeholder:"S" help:"Scopes consented at this step (default: Partner Center user_impersonation); offline_access is always added."`
+	PortRange         consent.PortRange `name:"port-range" default:"8400-8999" help:"Loopback ports tried in order for the redirect."`
+	Timeout           time.Duration     `default:"5m" help:"Bound on the whole step."`
+	NoBrowser         bool              `name:"no-browser" help:"Print the URL instead of opening a browser."`
+	ClientSecretStdin bool              `name:"client-secret-stdin" help:"Read the client secret from stdin and keep it in the secure store."`
+}
+
+func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
+	s, err := a.settingsFor("")
+	if err != nil {
+		return err
+	}
+	if s.ClientID == "" {
+		return usageError("consent needs the application id: pass --client-id ID or set PCTOKEN_CLIENT_ID")
+	}
+	var secret string
+	if c.ClientSecretStdin {
+		if secret, err = readSecretLine(a.Stdin, "client secret"); err != nil {
+			return err
+		}
+	}
+	cred, err := a.consentCredential(s, secret)
+	if err != nil {
+		return err
+	}
+	home := firstOf(a.Tenant, s.HomeTenant, "organizations")
+	app, err := a.entraApp(s, cred, home)
+	if err != nil {
+		return err
+	}
+	scopeList := scopes(s, c.Scopes)
+	if len(c.Scopes) == 0 && len(s.Scopes) > 0 {
+		scopeList = scopesOf(s)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+
+	var t entra.Token
+	switch c.Flow {
+	case "device-code":
+		t, err = app.DeviceCode(ctx, scopeList, func(msg string) { fmt.Fprintln(a.Stderr, msg) })
+	default:
+		t, err = c.authCode(ctx, a, app, scopeList)
+	}
+	if err != nil {
+		return err
+	}
+	return a.saveConsent(s, app, t, scopeList, secret)
+}
+
+func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeList []string) (entra.Token, error) {
+	l, err := consent.Listen(c.PortRange)
+	if err != nil {
+		return entra.Token{}, usageError("%v", err)
+	}
+	defer l.Close()
+	verifier, challenge, err := consent.NewPKCE()
+	if err != nil {
+		return entra.Token{}, err
+	}
+	state, err := consent.NewState()
+	if err != nil {
+		return entra.Token{}, err
+	}
+	authURL, err := app.AuthCodeURL(ctx, l.RedirectURI(), scopeList, state, challenge)
+	if err != nil {
+		return entra.Token{}, err
+	}
+	fmt.Fprintf(a.Stderr, "To consent, sign in at:\n\n  %s\n\n", authURL)
+	if !c.NoBrowser {
+		if err := a.Browser.Open(authURL); err != nil {
+			fmt.Fprintf(a.Stderr, "Could not open a browser (%v); open the URL above yourself.\n", err)
+		}
+	}
+	fmt.Fprintf(a.Stderr, "Waiting for the redirect to %s (up to %s)...\n", l.RedirectURI(), c.Timeout)
+	code, err := l.Wait(ctx, state)
+	if err != nil {
+		var ae *consent.AuthError
+		switch {
+		case errors.As(err, &ae):
+			return entra.Token{}, &entra.Error{Kind: entra.ConsentNeeded, Message: "sign-in failed: " + ae.Error(), Err: err}
+		case errors.Is(err, context.DeadlineExceeded):
+			return entra.Token{}, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("consent was not completed within %s (--timeout)", c.Timeout), Err: err}
+		}
+		return entra.Token{}, err
+	}
+	return app.RedeemCode(ctx, code, l.RedirectURI(), scopeList, verifier)
+}
+
+// consentCredential is the credential for consent: a secret just read, the variable,
+// a certificate, or a secret stored earlier for this profile.
+func (a *App) consentCredential(s *settings, secret string) (*entra.Credential, error) {
+	if secret != "" {
+		return &entra.Credential{Secret: secret}, nil
+	}
+	return a.credential(s)
+}
+
+// saveConsent stores the refresh token (and secret) and saves the profile.
+func (a *App) saveConsent(s *settings, app entra.App, t entra.Token, scopeList []string, secret string) error {
+	st, used, err := a.secureStore(s)
+	if err != nil {
+		return err
+	}
+	if secret != "" {
+		if err := st.Set(secretKey(s.Name), secret); err != nil {
+			return configError("cannot store the client secret: %v", err)
+		}
+		s.StoredSecret = true
+	}
+	if err := st.Set(refreshKey(s.Name), t.RefreshToken); err != nil {
+		return configError("cannot store the refresh token: %v", err)
+	}
+	now := a.Now().UTC()
+	p := s.Profile
+	p.Name = s.Name
+	p.HomeTenant = firstOf(t.Account.HomeTenantID, p.HomeTenant)
+	p.Store = used
+	if s.Store == "" {
+		p.Store = "" // auto stays auto, so the profile moves with its machine
+	}
+	p.Scopes = scopeList
+	p.Account = profile.Account{Username: t.Account.Username, HomeAccountID: t.Account.HomeAccountID, HomeTenantID: t.Account.HomeTenantID}
+	p.ConsentedAt, p.RotatedAt = now, now
+	dir, err := a.profileDir()
+	if err != nil {
+		return err
+	}
+	if err := dir.Save(p); err != nil {
+		return configError("%v", err)
+	}
+	a.mu.Lock()
+	delete(a.profiles, s.Name)
+	a.mu.Unlock()
+
+	fmt.Fprintf(a.Stderr, "Consent saved for profile %s.\n  account:     %s\n  home tenant: %s\n  scopes:      %s\n  store:       %s\n",
+		s.Name, orDefault(t.Account.Username, "-"), p.HomeTenant, strings.Join(t.Scopes, " "), used)
+	if !t.HasMFA() {
+		fmt.Fprintf(a.Stderr, "warning: this sign-in did not use multi-factor authentication; Partner Center rejects app+user tokens without it. Sign in again with MFA: pctoken-helper consent --profile %s\n", s.Name)
+	}
+	fmt.Fprintf(a.Stderr, "Next: pctoken-helper get --profile %s\n", s.Name)
+	return nil
+}
+
+func scopesOf(s *settings) []string {
+	out := make([]string, len(s.Scopes))
+	for i, sc := range s.Scopes {
+		out[i] = s.cloud.Scope(sc)
+	}
+	return out
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// readSecretLine reads one line from r, for secrets passed on stdin.
+func readSecretLine(r io.Reader, what string) (string, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, 64<<10), 4096)
+	line, err := br.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", usageError("cannot read the %s from stdin: %v", what, err)
+	}
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return "", usageError("no %s on stdin", what)
+	}
+	return line, nil
+}
+
+// ImportCmd adopts a refresh token obtained elsewhere.
+type ImportCmd struct {
+	Scope   []string      `short:"s" placeholder:"S" help:"Scope to redeem the token for (default: Partner Center user_impersonation)."`
+	Timeout time.Duration `default:"30s" help:"Bound on the redemption."`
+}
+
+func (c *ImportCmd) Run(ctx context.Context, a *App) error {
+	s, err := a.settingsFor("")
+	if err != nil {
+		return err
+	}
+	if s.ClientID == "" {
+		return usageError("import needs the application id the refresh token was issued to: pass --client-id ID")
+	}
+	rt, err := readSecretLine(a.Stdin, "refresh token")
+	if err != nil {
+		return err
+	}
+	cred, err := a.credential(s)
+	if err != nil {
+		return err
+	}
+	home := firstOf(a.Tenant, s.HomeTenant, "organizations")
+	app, err := a.entraApp(s, cred, home)
+	if err != nil {
+		return err
+	}
+	scopeList := scopes(s, c.Scope)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	// One redemption validates the token and names its account.
+	t, err := app.Redeem(ctx, rt, entra.Account{}, "", scopeList)
+	if err != nil {
+		return err
+	}
+	if t.RefreshToken == "" {
+		t.RefreshToken = rt
+	}
+	return a.saveConsent(s, app, t, scopeList, "")
+}

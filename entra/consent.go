@@ -1,0 +1,102 @@
+package entra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+)
+
+// AuthCodeURL is the authorize URL for the consent step. MSAL's own AuthCodeURL adds no
+// state, no PKCE and no OIDC scopes, so they are added here: state and the S256 PKCE
+// challenge always, and offline_access so that a refresh token comes back.
+func (a App) AuthCodeURL(ctx context.Context, redirectURI string, scopes []string, state, challenge string) (string, error) {
+	client, err := a.client(&rtCache{})
+	if err != nil {
+		return "", err
+	}
+	all := append([]string{"openid", "profile", "offline_access"}, ResourceScopes(scopes)...)
+	raw, err := client.authCodeURL(ctx, a.ClientID, redirectURI, all)
+	if err != nil {
+		return "", Classify(err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("authorize URL: %w", err)
+	}
+	q := u.Query()
+	q.Set("state", state)
+	q.Set("code_challenge", challenge)
+	q.Set("code_challenge_method", "S256")
+	q.Set("response_mode", "query")
+	q.Set("prompt", "select_account")
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// RedeemCode exchanges the authorization code for tokens; verifier is the PKCE verifier.
+func (a App) RedeemCode(ctx context.Context, code, redirectURI string, scopes []string, verifier string) (Token, error) {
+	c := &rtCache{}
+	client, err := a.client(c)
+	if err != nil {
+		return Token{}, err
+	}
+	res, err := client.byAuthCode(ctx, code, redirectURI, ResourceScopes(scopes), verifier)
+	if err != nil {
+		return Token{}, Classify(err)
+	}
+	return a.consented(res, c)
+}
+
+// DeviceCode runs the device-code flow (public clients only). show receives the
+// identity provider's message with the code and the URL to open.
+func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message string)) (Token, error) {
+	if a.Credential != nil {
+		return Token{}, &Error{Kind: Usage, Message: "the device-code flow is for public clients: drop the client secret or certificate, or use --flow auth-code"}
+	}
+	c := &rtCache{}
+	client, err := a.client(c)
+	if err != nil {
+		return Token{}, err
+	}
+	pc := client.(publicClient)
+	dc, err := pc.c.AcquireTokenByDeviceCode(ctx, ResourceScopes(scopes))
+	if err != nil {
+		return Token{}, Classify(err)
+	}
+	show(dc.Result.Message)
+	res, err := dc.AuthenticationResult(ctx)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return Token{}, &Error{Kind: ConsentNeeded, Message: "the device code was not used within the timeout", Err: err}
+		}
+		return Token{}, Classify(err)
+	}
+	return a.consented(res, c)
+}
+
+func (a App) consented(res public.AuthResult, c *rtCache) (Token, error) {
+	if res.Account.HomeAccountID == "" {
+		return Token{}, &Error{Kind: Unexpected, Message: "the identity provider returned no account", Err: errNoAccount}
+	}
+	t := tokenFrom(res)
+	t.RefreshToken = c.rotated("")
+	if t.RefreshToken == "" {
+		return Token{}, &Error{Kind: Configuration, Message: "the identity provider returned no refresh token: is offline_access allowed for the app?"}
+	}
+	return t, nil
+}
+
+// HasMFA reports whether the sign-in used multi-factor authentication; Partner Center
+// rejects app+user tokens without it.
+func (t Token) HasMFA() bool {
+	for _, m := range t.AMR {
+		if strings.EqualFold(m, "mfa") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,76 @@
+package token
+
+import (
+	"context"
+	"time"
+
+	"github.com/pctoken/pctoken-helper/cache"
+	"github.com/pctoken/pctoken-helper/entra"
+)
+
+// Cached answers from the access-token cache while a token is valid for at least the
+// request's MinValidity, and otherwise asks Next under the key's cross-process lock, so
+// that many processes needing the same expired token cause one request upstream.
+type Cached struct {
+	Cache *cache.Cache
+	Next  Source
+	Now   func() time.Time
+	Warn  func(format string, args ...any)
+}
+
+// Token returns a fresh enough cached token, or a new one from Next.
+func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
+	key := r.Key()
+	if !r.ForceRefresh {
+		if e, ok := c.Cache.Load(key); ok && cache.Fresh(e, c.Now(), r.MinValidity) {
+			return fromEntry(e), nil
+		}
+	}
+	unlock, err := c.Cache.Lock(ctx, key)
+	if err != nil {
+		return Token{}, &entra.Error{Kind: entra.Transient, Message: "gave up waiting for another pctoken-helper refreshing the same token", Err: err}
+	}
+	defer unlock()
+
+	// Another process may have refreshed while this one waited for the lock.
+	prev, havePrev := c.Cache.Load(key)
+	if havePrev && !r.ForceRefresh && cache.Fresh(prev, c.Now(), r.MinValidity) {
+		return fromEntry(prev), nil
+	}
+	t, err := c.Next.Token(ctx, r)
+	if err != nil {
+		if entra.KindOf(err) == entra.Transient && havePrev && prev.ExpiresOn.After(c.Now()) {
+			c.warn("refresh failed (%v); returning the cached token, valid until %s", err, prev.ExpiresOn.UTC().Format(time.RFC3339))
+			return fromEntry(prev), nil
+		}
+		return Token{}, err
+	}
+	entry := cache.Entry{
+		AccessToken: t.AccessToken,
+		ExpiresOn:   t.ExpiresOn,
+		TenantID:    t.TenantID,
+		Scopes:      t.Scopes,
+		Account:     t.Account,
+	}
+	if err := c.Cache.Store(key, entry); err != nil {
+		c.warn("could not cache the access token: %v", err)
+	}
+	return t, nil
+}
+
+func (c *Cached) warn(format string, args ...any) {
+	if c.Warn != nil {
+		c.Warn(format, args...)
+	}
+}
+
+func fromEntry(e cache.Entry) Token {
+	return Token{
+		AccessToken: e.AccessToken,
+		ExpiresOn:   e.ExpiresOn,
+		TenantID:    e.TenantID,
+		Scopes:      e.Scopes,
+		Account:     e.Account,
+		Cached:      true,
+	}
+}

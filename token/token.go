@@ -1,0 +1,97 @@
+// Package token is the chain behind get, read the way oauth2 reads: a Source hands out
+// access tokens; Cached wraps the Source that exchanges the stored refresh token, and
+// answers from the on-disk cache while a token is valid long enough. Nothing in the
+// chain ever prompts: when a person is needed, the error says so.
+package token
+
+import (
+	"context"
+	"time"
+
+	"github.com/pctoken/pctoken-helper/cache"
+	"github.com/pctoken/pctoken-helper/entra"
+)
+
+// Request asks for an access token to Scopes in Tenant, for a profile's app.
+type Request struct {
+	Profile   string
+	ClientID  string
+	Authority string // authority host
+	Tenant    string // the target tenant; the profile's home tenant when it is that one
+	Scopes    []string
+
+	MinValidity  time.Duration
+	ForceRefresh bool
+
+	// Session opens what redeeming the profile's refresh token needs. It runs only on a
+	// cache miss, so a hit never touches the secure store. It is not part of the key.
+	Session func() (*Session, error)
+}
+
+// Key is the request's access-token cache key.
+func (r Request) Key() cache.Key {
+	return cache.Key{Profile: r.Profile, ClientID: r.ClientID, Authority: r.Authority, Tenant: r.Tenant, Scopes: r.Scopes}
+}
+
+// Token is an access token with what the outputs report about it.
+type Token struct {
+	AccessToken string
+	ExpiresOn   time.Time
+	TenantID    string
+	Scopes      []string
+	Account     string
+	Cached      bool
+}
+
+// Source hands out access tokens.
+type Source interface {
+	Token(ctx context.Context, r Request) (Token, error)
+}
+
+// Exchanger is the Source that redeems the profile's refresh token at the identity
+// provider and keeps the rotated one.
+type Exchanger struct{}
+
+// Token redeems r.Session's refresh token for r's scopes in r's tenant.
+func (Exchanger) Token(ctx context.Context, r Request) (Token, error) {
+	s, err := r.Session()
+	if err != nil {
+		return Token{}, err
+	}
+	rt, err := s.RefreshToken.Get()
+	if err != nil {
+		return Token{}, err
+	}
+	t, err := s.App.Redeem(ctx, rt, s.Account, r.Tenant, r.Scopes)
+	if err != nil {
+		return Token{}, err
+	}
+	if t.RefreshToken != "" {
+		if err := s.RefreshToken.Rotate(t.RefreshToken); err != nil {
+			// The redeemed token stays valid (Entra does not revoke a refresh token
+			// when it rotates), so the access token is still worth returning.
+			s.warn("could not save the rotated refresh token (the previous one stays in use): %v", err)
+		}
+	}
+	return Token{
+		AccessToken: t.AccessToken,
+		ExpiresOn:   t.ExpiresOn,
+		TenantID:    t.TenantID,
+		Scopes:      t.Scopes,
+		Account:     t.Account.Username,
+	}, nil
+}
+
+// Session is what redeeming a profile's refresh token needs.
+type Session struct {
+	App          entra.App
+	Account      entra.Account
+	RefreshToken *RefreshToken
+	Warn         func(format string, args ...any)
+}
+
+func (s *Session) warn(format string, args ...any) {
+	if s.Warn != nil {
+		s.Warn(format, args...)
+	}
+}
