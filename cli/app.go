@@ -182,7 +182,8 @@ func (a *App) openCache() (*cache.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.Open(filepath.Join(dir, "tokens"))
+	// The cache is the folder itself, so a --cache-dir others can write to is refused.
+	c, err := cache.Open(dir)
 	if err != nil {
 		return nil, configError("%v", err)
 	}
