@@ -39,7 +39,9 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 	}
 	t, err := c.Next.Token(ctx, r)
 	if err != nil {
-		if entra.KindOf(err) == entra.Transient && havePrev && prev.ExpiresOn.After(c.Now()) {
+		// A still-valid token rides out an outage, but not when the caller demanded a
+		// redemption (--force-refresh, renew): that caller must learn it did not happen.
+		if entra.KindOf(err) == entra.Transient && havePrev && !r.ForceRefresh && prev.ExpiresOn.After(c.Now()) {
 			c.warn("refresh failed (%v); returning the cached token, valid until %s", err, prev.ExpiresOn.UTC().Format(time.RFC3339))
 			return fromEntry(prev), nil
 		}

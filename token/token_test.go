@@ -81,6 +81,11 @@ func TestTransientFailureFallsBackToAValidCachedToken(t *testing.T) {
 	if err != nil || got.AccessToken != first.AccessToken || warned == "" {
 		t.Fatalf("fallback: %+v %v, warning %q", got, err, warned)
 	}
+	forced := request()
+	forced.ForceRefresh = true // renew and --force-refresh must report the failed redemption
+	if got, err := chain.Token(context.Background(), forced); entra.KindOf(err) != entra.Transient {
+		t.Fatalf("force refresh fell back to the cached token: %+v %v", got, err)
+	}
 	src.err = &entra.Error{Kind: entra.ConsentNeeded, Message: "expired"}
 	if _, err := chain.Token(context.Background(), request()); entra.KindOf(err) != entra.ConsentNeeded {
 		t.Fatalf("consent errors must not fall back: %v", err)
