@@ -31,7 +31,7 @@ type authCode struct {
 	challenge   string
 	method      string
 	scopes      string
-	tenant      *tenant
+	tenantID    string // resolved; looked up again at redemption
 	nonce       string
 	issued      time.Time
 	used        bool
@@ -163,7 +163,7 @@ func (s *Sim) serveAuthorize(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 		challenge:   challenge,
 		method:      method,
 		scopes:      p.Get("scope"),
-		tenant:      t,
+		tenantID:    t.id,
 		nonce:       rec.Nonce,
 		issued:      s.now(),
 	}

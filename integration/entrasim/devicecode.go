@@ -14,7 +14,7 @@ type deviceCode struct {
 	clientID string
 	userCode string
 	scopes   string
-	tenant   *tenant
+	tenantID string // resolved; looked up again at redemption
 	expires  time.Time
 	polls    int
 	approved bool
@@ -120,7 +120,7 @@ func (s *Sim) serveDeviceCode(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		clientID: c.ID,
 		userCode: resp.UserCode,
 		scopes:   scope,
-		tenant:   s.forUser(ref),
+		tenantID: s.forUser(ref).id,
 		expires:  s.now().Add(deviceCodeLifetime),
 	}
 	s.lastDevice = &DeviceCodeRecord{UserCode: resp.UserCode, ClientID: c.ID, Scopes: strings.Fields(scope), Message: resp.Message}

@@ -46,7 +46,7 @@ func childGet(target string) int {
 	return 0
 }
 
-func newSim(t *testing.T, opts Options) *Sim {
+func newSim(t testing.TB, opts Options) *Sim {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
@@ -66,7 +66,7 @@ func newSim(t *testing.T, opts Options) *Sim {
 	return s
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -118,7 +118,7 @@ func (m *memCache) refreshToken(t *testing.T) string {
 	return ""
 }
 
-func newPublic(t *testing.T, s *Sim, clientID, tenant string, c *memCache) public.Client {
+func newPublic(t testing.TB, s *Sim, clientID, tenant string, c *memCache) public.Client {
 	t.Helper()
 	opts := []public.Option{
 		public.WithAuthority(s.URL() + "/" + tenant),
@@ -170,7 +170,7 @@ func noRedirect(s *Sim) *http.Client {
 
 // authorize runs the authorize endpoint with query response mode and returns the
 // redirect it answers.
-func authorize(t *testing.T, s *Sim, tenant string, params url.Values) *url.URL {
+func authorize(t testing.TB, s *Sim, tenant string, params url.Values) *url.URL {
 	t.Helper()
 	resp, err := noRedirect(s).Get(s.URL() + "/" + tenant + "/oauth2/v2.0/authorize?" + params.Encode())
 	if err != nil {
@@ -233,7 +233,7 @@ func callErr(t *testing.T, err error) (int, entraError) {
 }
 
 // postToken sends a raw token request.
-func postToken(t *testing.T, s *Sim, tenant string, form url.Values) (*http.Response, []byte) {
+func postToken(t testing.TB, s *Sim, tenant string, form url.Values) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := s.HTTPClient().PostForm(s.URL()+"/"+tenant+"/oauth2/v2.0/token", form)
 	if err != nil {
@@ -248,7 +248,7 @@ func postToken(t *testing.T, s *Sim, tenant string, form url.Values) (*http.Resp
 }
 
 // wantError checks a raw error answer.
-func wantError(t *testing.T, resp *http.Response, body []byte, status int, oauthErr string, code int) entraError {
+func wantError(t testing.TB, resp *http.Response, body []byte, status int, oauthErr string, code int) entraError {
 	t.Helper()
 	var e entraError
 	if err := json.Unmarshal(body, &e); err != nil {
@@ -272,7 +272,7 @@ type tokenBody struct {
 	ClientInfo   string `json:"client_info"`
 }
 
-func wantToken(t *testing.T, resp *http.Response, body []byte) tokenBody {
+func wantToken(t testing.TB, resp *http.Response, body []byte) tokenBody {
 	t.Helper()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("token answered %d: %s", resp.StatusCode, body)
@@ -286,7 +286,7 @@ func wantToken(t *testing.T, resp *http.Response, body []byte) tokenBody {
 
 // signIn gets a refresh token for clientID the way a raw client would: authorize, then
 // redeem the code.
-func signIn(t *testing.T, s *Sim, clientID, tenant string, scopes ...string) tokenBody {
+func signIn(t testing.TB, s *Sim, clientID, tenant string, scopes ...string) tokenBody {
 	t.Helper()
 	verifier, challenge := pkce()
 	redirect := "http://localhost:8400"

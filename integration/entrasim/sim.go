@@ -31,7 +31,7 @@ type Options struct {
 	// Dir receives ca.pem and the client certificate PEM; a temporary folder removed by
 	// Close if empty.
 	Dir string
-	// Addr is the listen address, default "127.0.0.1:0".
+	// Addr is the listen address, default "127.0.0.1:0"; it must be a loopback address.
 	Addr string
 	// Logf, if set, receives one line per request; refresh tokens appear only as a short
 	// fingerprint.
@@ -120,6 +120,10 @@ func Start(opts Options) (*Sim, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	if err := loopbackOnly(addr); err != nil {
+		s.removeTemp()
+		return nil, fmt.Errorf("start simulator: %w", err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		s.removeTemp()
@@ -169,6 +173,19 @@ func (s *Sim) Close() error {
 		}
 	})
 	return err
+}
+
+// loopbackOnly refuses listen addresses other machines could reach: the simulator mints
+// tokens for anyone who asks.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("listen address %s is not loopback", addr)
+	}
+	return nil
 }
 
 func (s *Sim) removeTemp() error {

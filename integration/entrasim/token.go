@@ -344,7 +344,7 @@ func (s *Sim) tokenEndpointOf(aud string, ref tenantRef) bool {
 	if ref.shared || audRef.shared {
 		return audRef.known()
 	}
-	return audRef.t != nil && audRef.t == ref.t
+	return audRef.t != nil && ref.t != nil && audRef.t.id == ref.t.id
 }
 
 func (s *Sim) grantAuthCode(rc *reqCtx, c *Client, authn string, ref tenantRef, form url.Values) (tokenResponse, *aadError) {
@@ -357,6 +357,10 @@ func (s *Sim) grantAuthCode(rc *reqCtx, c *Client, authn string, ref tenantRef, 
 
 	s.mu.Lock()
 	ac := s.codes[code]
+	var t *tenant
+	if ac != nil {
+		t = s.tenants[ac.tenantID]
+	}
 	var e *aadError
 	switch {
 	case ac == nil && strings.HasPrefix(code, "1.AAAA"):
@@ -369,7 +373,7 @@ func (s *Sim) grantAuthCode(rc *reqCtx, c *Client, authn string, ref tenantRef, 
 		e = newErr("invalid_grant", 70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
 	case !strings.EqualFold(ac.clientID, c.ID):
 		e = newErr("invalid_grant", 70000, "The provided value for the 'code' parameter is not valid. The code was issued to a different client.")
-	case ref.t != nil && ref.t != ac.tenant:
+	case ref.t != nil && ref.t.id != ac.tenantID:
 		e = newErr("invalid_grant", 70000, "The provided value for the 'code' parameter is not valid. The code was issued for a different tenant.")
 	case redirect != ac.redirectURI:
 		e = newErr("invalid_grant", 500112, "The reply address '%s' does not match the reply address '%s' provided when requesting Authorization code.", redirect, ac.redirectURI)
@@ -377,6 +381,8 @@ func (s *Sim) grantAuthCode(rc *reqCtx, c *Client, authn string, ref tenantRef, 
 		e = newErr("invalid_grant", 50148, "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.")
 	case ac.challenge != "" && !pkceMatches(ac.method, ac.challenge, verifier):
 		e = newErr("invalid_grant", 501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+	case !t.userAccess:
+		e = errNoAccess(t, c)
 	default:
 		ac.used = true
 	}
@@ -394,7 +400,7 @@ func (s *Sim) grantAuthCode(rc *reqCtx, c *Client, authn string, ref tenantRef, 
 	return s.mintUser(rc, userGrant{
 		client:     c,
 		authn:      authn,
-		tenant:     ac.tenant,
+		tenant:     t,
 		scopes:     q,
 		authTime:   ac.issued,
 		nonce:      ac.nonce,
@@ -469,6 +475,10 @@ func (s *Sim) grantDeviceCode(rc *reqCtx, c *Client, authn string, form url.Valu
 
 	s.mu.Lock()
 	dc := s.devices[code]
+	var t *tenant
+	if dc != nil {
+		t = s.tenants[dc.tenantID]
+	}
 	var e *aadError
 	switch {
 	case dc == nil || !strings.EqualFold(dc.clientID, c.ID):
@@ -484,9 +494,9 @@ func (s *Sim) grantDeviceCode(rc *reqCtx, c *Client, authn string, form url.Valu
 		switch {
 		case !dc.approved:
 			e = newErr("authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
-		case !dc.tenant.userAccess:
+		case !t.userAccess:
 			delete(s.devices, code)
-			e = errNoAccess(dc.tenant, c)
+			e = errNoAccess(t, c)
 		default:
 			delete(s.devices, code)
 		}
@@ -499,7 +509,7 @@ func (s *Sim) grantDeviceCode(rc *reqCtx, c *Client, authn string, form url.Valu
 	return s.mintUser(rc, userGrant{
 		client:     c,
 		authn:      authn,
-		tenant:     dc.tenant,
+		tenant:     t,
 		scopes:     q,
 		authTime:   now,
 		wantRT:     q.offline,

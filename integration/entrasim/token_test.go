@@ -558,3 +558,27 @@ func rs256Assertion(t *testing.T, s *Sim) string {
 	}
 	return signed
 }
+
+func TestCodesExpire(t *testing.T) {
+	clock := &testClock{t: time.Now()}
+	s := newSim(t, Options{Now: clock.Now})
+	verifier, challenge := pkce()
+	loc := authorize(t, s, HomeTenantID, authCodeParams(PublicClientID, "http://localhost:1", challenge, GraphScope))
+	resp, err := s.HTTPClient().PostForm(s.URL()+"/"+HomeTenantID+"/oauth2/v2.0/devicecode", url.Values{"client_id": {PublicClientID}, "scope": {GraphScope}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dc deviceCodeResponse
+	err = json.NewDecoder(resp.Body).Decode(&dc)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(16 * time.Minute)
+
+	resp, body := postToken(t, s, HomeTenantID, url.Values{"grant_type": {"authorization_code"}, "client_id": {PublicClientID},
+		"code": {loc.Query().Get("code")}, "redirect_uri": {"http://localhost:1"}, "code_verifier": {verifier}, "scope": {GraphScope}})
+	wantError(t, resp, body, 400, "invalid_grant", 70008)
+	resp, body = postToken(t, s, HomeTenantID, url.Values{"grant_type": {"device_code"}, "client_id": {PublicClientID}, "device_code": {dc.DeviceCode}})
+	wantError(t, resp, body, 400, "expired_token", 70020)
+}
