@@ -372,6 +372,9 @@ func remedyFor(err error, profileName string) string {
 	if errors.Is(err, securestore.ErrNoPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE, or run the command in a terminal"
 	}
+	if errors.Is(err, securestore.ErrWrongPassphrase) {
+		return "set PCTOKEN_FILE_PASSPHRASE to the passphrase the file store was created with"
+	}
 	var e *entra.Error
 	errors.As(err, &e)
 	switch entra.KindOf(err) {

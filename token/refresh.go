@@ -42,7 +42,8 @@ func (h *RefreshToken) Get() (string, error) {
 		return "", &entra.Error{Kind: entra.ConsentNeeded, Message: "no refresh token is stored for profile " + h.Profile, Err: err}
 	}
 	if err != nil {
-		return "", err
+		// No passphrase, a wrong one, a locked keyring: the user's setup, not a bug.
+		return "", &entra.Error{Kind: entra.Configuration, Message: err.Error(), Err: err}
 	}
 	h.value, h.loaded = v, true
 	return v, nil

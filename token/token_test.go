@@ -189,3 +189,18 @@ func TestMissingRefreshTokenMeansConsent(t *testing.T) {
 		t.Fatalf("Get of a missing token: %v", err)
 	}
 }
+
+// failingStore cannot be read, as a file store without its passphrase.
+type failingStore struct{}
+
+func (failingStore) Get(string) (string, error) { return "", securestore.ErrNoPassphrase }
+func (failingStore) Set(string, string) error   { return securestore.ErrNoPassphrase }
+func (failingStore) Remove(string) error        { return nil }
+
+func TestUnreadableStoreIsConfiguration(t *testing.T) {
+	h := &RefreshToken{Store: failingStore{}, Key: "rt", Profile: "contoso"}
+	_, err := h.Get()
+	if entra.KindOf(err) != entra.Configuration || !errors.Is(err, securestore.ErrNoPassphrase) {
+		t.Fatalf("Get from an unreadable store: %v (kind %v)", err, entra.KindOf(err))
+	}
+}
