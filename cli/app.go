@@ -379,6 +379,10 @@ func remedyFor(err error, profileName string) string {
 	errors.As(err, &e)
 	switch entra.KindOf(err) {
 	case entra.ConsentNeeded:
+		if e != nil && e.AADSTS == "50020" {
+			// Consenting again would not help: the account has no access in that tenant.
+			return "check --tenant: the signed-in account needs access there (a GDAP relationship with a role, or a guest account)"
+		}
 		return "pctoken-helper consent --profile " + profileName
 	case entra.Transient:
 		return "try again later; add -v to see each attempt"

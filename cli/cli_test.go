@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/pctoken/pctoken-helper/entra"
 )
 
 // parse runs kong over args and returns the root, as Run does before dispatching.
@@ -137,5 +139,16 @@ func TestGetWithoutConsentExitsThreeWithTheConsentCommand(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"code":"consent_required"`) {
 		t.Fatalf("json error on stdout: %q", out)
+	}
+}
+
+func TestRemedyForATenantWithoutAccess(t *testing.T) {
+	noAccess := &entra.Error{Kind: entra.ConsentNeeded, AADSTS: "50020", Message: "no access"}
+	if got := remedyFor(noAccess, "contoso"); !strings.Contains(got, "--tenant") || strings.Contains(got, "consent --profile") {
+		t.Fatalf("remedy for AADSTS50020 = %q: consenting again does not give access to a tenant", got)
+	}
+	expired := &entra.Error{Kind: entra.ConsentNeeded, AADSTS: "700082", Message: "expired"}
+	if got := remedyFor(expired, "contoso"); got != "pctoken-helper consent --profile contoso" {
+		t.Fatalf("remedy for AADSTS700082 = %q", got)
 	}
 }
