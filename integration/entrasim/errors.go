@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// aadError is an error as Entra ID's token endpoints send it. Handlers return one and
-// the endpoint writes it once, with the request's trace and correlation ids.
+// aadError is an error as Entra ID's endpoints send it. Handlers return one and the
+// endpoint writes it once, with the request's trace and correlation ids.
 type aadError struct {
 	status   int    // HTTP status; 400 unless set
 	err      string // the OAuth "error" field
@@ -18,8 +18,6 @@ type aadError struct {
 	suberror string
 	claims   string // a claims challenge, sent with MFA errors
 }
-
-func (e *aadError) Error() string { return fmt.Sprintf("%s: AADSTS%d: %s", e.err, e.code, e.text) }
 
 // newErr builds an error with the usual status for its kind: 401 for a client that
 // failed to authenticate, 400 for everything else.

@@ -1,11 +1,3 @@
-// Package entrasim simulates Microsoft Entra ID's v2.0 endpoints on 127.0.0.1, faithfully
-// enough that MSAL Go and the pctoken-helper binary run against it unchanged.
-//
-// It serves TLS with its own CA (written to CAFile for SSL_CERT_FILE), OpenID discovery,
-// authorize, device code and token endpoints, and a world of one user, a home tenant,
-// customer tenants reached through GDAP, and public and confidential clients. Tests
-// steer it with controls that make Entra's failures happen on demand: expired, revoked
-// and MFA-bound refresh tokens, 5xx, 429, hangs, latency and strict rotation.
 package entrasim
 
 import (

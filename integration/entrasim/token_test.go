@@ -95,6 +95,22 @@ func TestTokenErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("correlation id echoes client-request-id", func(t *testing.T) {
+		const id = "6d5c4b3a-0000-4000-8000-000000000001"
+		req, _ := http.NewRequest(http.MethodPost, s.URL()+"/"+HomeTenantID+"/oauth2/v2.0/token", strings.NewReader("grant_type=password"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("client-request-id", id)
+		resp, err := s.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e entraError
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.CorrelationID != id || resp.Header.Get("x-ms-request-id") != e.TraceID {
+			t.Errorf("correlation %q, trace %q, x-ms-request-id %q: %v", e.CorrelationID, e.TraceID, resp.Header.Get("x-ms-request-id"), err)
+		}
+	})
+
 	t.Run("secret in basic auth", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, s.URL()+"/"+HomeTenantID+"/oauth2/v2.0/token",
 			strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {GraphScope}}.Encode()))
