@@ -172,6 +172,47 @@ func scopes(s *settings, given []string) []string {
 	return out
 }
 
+// resourceOf is the resource a scope names: what precedes the last "/" in
+// "https://graph.microsoft.com/.default" or "<app id>/.default". OIDC scopes and bare
+// permissions such as "User.Read" give "" and are left out of the checks below.
+func resourceOf(scope string) string {
+	if i := strings.LastIndex(scope, "/"); i > 0 {
+		return strings.ToLower(strings.TrimRight(scope[:i], "/"))
+	}
+	return ""
+}
+
+// oneResource fails when scopes name two resources: Entra issues a token for the first
+// one only, and MSAL then reports the others as declined.
+func oneResource(scopes []string) error {
+	first := ""
+	for _, sc := range scopes {
+		switch r := resourceOf(sc); {
+		case r == "":
+		case first == "":
+			first = r
+		case r != first:
+			return usageError("a token is for one resource, but %s and %s were asked for together: ask for each in its own request", first, r)
+		}
+	}
+	return nil
+}
+
+// firstResource keeps the scopes of the first resource named (and those naming none).
+func firstResource(scopes []string) []string {
+	first, out := "", []string{}
+	for _, sc := range scopes {
+		r := resourceOf(sc)
+		if r != "" && first == "" {
+			first = r
+		}
+		if r == "" || r == first {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
 func (a *App) openCache() (*cache.Cache, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

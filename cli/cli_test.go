@@ -152,3 +152,24 @@ func TestRemedyForATenantWithoutAccess(t *testing.T) {
 		t.Fatalf("remedy for AADSTS700082 = %q", got)
 	}
 }
+
+func TestOneResourcePerToken(t *testing.T) {
+	for _, ok := range [][]string{
+		{"https://graph.microsoft.com/.default"},
+		{"https://graph.microsoft.com/User.Read", "https://graph.microsoft.com/Mail.Read", "User.Read", "openid"},
+		{"499b84ac-1321-427f-aa17-267ca6975798/.default", "offline_access"},
+	} {
+		if err := oneResource(ok); err != nil {
+			t.Errorf("oneResource(%q) = %v", ok, err)
+		}
+	}
+	two := []string{"https://management.azure.com/user_impersonation", "https://graph.microsoft.com/.default"}
+	if err := oneResource(two); entra.KindOf(err) != entra.Usage {
+		t.Errorf("oneResource(%q) = %v, want a usage error", two, err)
+	}
+	got := firstResource([]string{"openid", "https://api.partnercenter.microsoft.com/user_impersonation", "https://graph.microsoft.com/.default", "https://API.partnercenter.microsoft.com/x"})
+	want := []string{"openid", "https://api.partnercenter.microsoft.com/user_impersonation", "https://API.partnercenter.microsoft.com/x"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("firstResource = %q, want %q", got, want)
+	}
+}

@@ -51,6 +51,9 @@ func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
 	if len(c.Scopes) == 0 && len(s.Scopes) > 0 {
 		scopeList = scopesOf(s)
 	}
+	if c.Flow == "device-code" && oneResource(scopeList) != nil {
+		return usageError("the device-code flow consents to one resource per run: run consent once per resource, or use --flow auth-code, which consents to all of them at once")
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 
@@ -103,7 +106,9 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 		}
 		return entra.Token{}, err
 	}
-	return app.RedeemCode(ctx, code, l.RedirectURI(), scopeList, verifier)
+	// The authorize step consented to every scope; the token (and so the redemption,
+	// lest MSAL call the other resources declined) is for the first resource only.
+	return app.RedeemCode(ctx, code, l.RedirectURI(), firstResource(scopeList), verifier)
 }
 
 // consentCredential is the credential for consent: a secret just read, the variable,
@@ -220,6 +225,9 @@ func (c *ImportCmd) Run(ctx context.Context, a *App) error {
 		return err
 	}
 	scopeList := scopes(s, c.Scope)
+	if err := oneResource(scopeList); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	// One redemption validates the token and names its account.
