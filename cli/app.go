@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -412,6 +413,10 @@ func (a *App) remedy(err error) string {
 func remedyFor(err error, profileName string) string {
 	if errors.Is(err, securestore.ErrNoPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE, or run the command in a terminal"
+	}
+	var unknownCA x509.UnknownAuthorityError
+	if errors.As(err, &unknownCA) {
+		return "trust the CA that signed the identity provider's certificate: set SSL_CERT_FILE to its PEM file, or add it to the system store"
 	}
 	if errors.Is(err, securestore.ErrWrongPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE to the passphrase the file store was created with"

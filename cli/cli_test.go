@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -171,5 +173,12 @@ func TestOneResourcePerToken(t *testing.T) {
 	want := []string{"openid", "https://api.partnercenter.microsoft.com/user_impersonation", "https://API.partnercenter.microsoft.com/x"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("firstResource = %q, want %q", got, want)
+	}
+}
+
+func TestRemedyForAnUntrustedIdentityProvider(t *testing.T) {
+	err := &entra.Error{Kind: entra.Configuration, Message: "cannot verify", Err: fmt.Errorf("post: %w", x509.UnknownAuthorityError{})}
+	if got := remedyFor(err, "contoso"); !strings.Contains(got, "SSL_CERT_FILE") {
+		t.Fatalf("remedy for an unknown CA = %q", got)
 	}
 }

@@ -236,3 +236,16 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+func TestUntrustedCertificateIsConfigurationAndSaysWhy(t *testing.T) {
+	sim := startSim(t)
+	a := app(sim, entrasim.PublicClientID, nil)
+	a.HTTPClient = &http.Client{} // the system store, which does not hold the simulator's CA
+	_, err := a.Redeem(ctx(t), "unused-refresh-token", entra.Account{}, "", []string{graph})
+	if entra.KindOf(err) != entra.Configuration {
+		t.Fatalf("untrusted certificate: %v (kind %v)", err, entra.KindOf(err))
+	}
+	if msg := err.Error(); !strings.Contains(msg, "x509:") || strings.Contains(msg, "\n") {
+		t.Fatalf("the message should give the TLS reason on one line: %q", msg)
+	}
+}

@@ -117,7 +117,17 @@ func Classify(err error) error {
 	var verify *tls.CertificateVerificationError
 	var hostname x509.HostnameError
 	if errors.As(err, &unknownCA) || errors.As(err, &verify) || errors.As(err, &hostname) {
-		return &Error{Kind: Configuration, Message: "cannot verify the identity provider's TLS certificate (SSL_CERT_FILE and SSL_CERT_DIR name extra trusted CAs): " + connReason(err), Err: err}
+		// MSAL's own text is several lines whose first says nothing; the TLS error says why.
+		reason := connReason(err)
+		switch {
+		case verify != nil:
+			reason = verify.Error()
+		case unknownCA.Cert != nil:
+			reason = unknownCA.Error()
+		case hostname.Certificate != nil:
+			reason = hostname.Error()
+		}
+		return &Error{Kind: Configuration, Message: "cannot verify the identity provider's TLS certificate (SSL_CERT_FILE and SSL_CERT_DIR name extra trusted CAs): " + reason, Err: err}
 	}
 	var netErr net.Error
 	if idphttp.IsTransient(err) || errors.As(err, &netErr) || isConnError(err) {
