@@ -6,11 +6,13 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +196,32 @@ func (e *Env) UseTestBinaryAsBrowser() {
 	e.Vars["HARNESS_BROWSER"] = "1"
 }
 
+// Variables that steer the test binary when it plays the browser (set them in Vars
+// after UseTestBinaryAsBrowser):
+//
+//   - HARNESS_BROWSER_FIRST: a URL fetched before anything else, as a stray request
+//     to the loopback listener (a favicon, a port scanner) would be.
+//   - HARNESS_BROWSER_WRONG_STATE: "first" delivers the authorization response with
+//     a tampered state before the real one; "only" delivers just the tampered one.
+//   - HARNESS_BROWSER_LOG: a file the browser appends one line to per request it
+//     makes to the redirect URI: "<kind>=<status>", kind being first, wrong-state
+//     or redirect, status 0 when the request failed. Tests read it with BrowserLog.
+const (
+	BrowserFirstVar      = "HARNESS_BROWSER_FIRST"
+	BrowserWrongStateVar = "HARNESS_BROWSER_WRONG_STATE"
+	BrowserLogVar        = "HARNESS_BROWSER_LOG"
+)
+
+// BrowserLog returns the lines the browser wrote to the file named by
+// HARNESS_BROWSER_LOG, none if it never ran.
+func BrowserLog(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
+}
+
 // RunBrowserIfAsked acts as the browser when the test binary was started as one: it
 // fetches the URL in os.Args[1], follows the redirect to the loopback listener, and
 // exits. It returns when the process is a normal test run.
@@ -201,20 +229,71 @@ func RunBrowserIfAsked() {
 	if os.Getenv("HARNESS_BROWSER") != "1" || len(os.Args) < 2 {
 		return
 	}
-	url := os.Args[len(os.Args)-1]
-	if extra := os.Getenv("HARNESS_BROWSER_FIRST"); extra != "" {
-		// A stray request to the listener before the real redirect (favicon, a scanner).
-		if resp, err := http.Get(extra); err == nil {
-			resp.Body.Close()
-		}
-	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
+	fail := func(err error) {
 		os.Stderr.WriteString("harness browser: " + err.Error() + "\n")
 		os.Exit(1)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	client := &http.Client{
+		Timeout: 30 * time.Second,
+		// Redirects are followed by hand, so the response can be tampered with.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	fetch := func(kind, target string) (*http.Response, error) {
+		resp, err := client.Get(target)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if kind != "" {
+			browserLog(kind, resp.StatusCode)
+		}
+		return resp, nil
+	}
+	authorize := os.Args[len(os.Args)-1]
+	if extra := os.Getenv(BrowserFirstVar); extra != "" {
+		if _, err := fetch("first", extra); err != nil {
+			browserLog("first", 0)
+		}
+	}
+	resp, err := fetch("", authorize)
+	if err != nil {
+		fail(err)
+	}
+	if resp.StatusCode != http.StatusFound {
+		fail(errors.New("authorize answered " + resp.Status + ", not a redirect"))
+	}
+	redirect, err := resp.Location()
+	if err != nil {
+		fail(err)
+	}
+	if mode := os.Getenv(BrowserWrongStateVar); mode != "" {
+		wrong := *redirect
+		q := wrong.Query()
+		q.Set("state", q.Get("state")+"-tampered")
+		wrong.RawQuery = q.Encode()
+		if _, err := fetch("wrong-state", wrong.String()); err != nil {
+			fail(err)
+		}
+		if mode == "only" {
+			os.Exit(0)
+		}
+	}
+	if _, err := fetch("redirect", redirect.String()); err != nil {
+		fail(err)
+	}
 	os.Exit(0)
+}
+
+func browserLog(kind string, status int) {
+	path := os.Getenv(BrowserLogVar)
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	f.WriteString(kind + "=" + strconv.Itoa(status) + "\n")
 }
