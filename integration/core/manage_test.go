@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -164,8 +165,10 @@ func TestStatus(t *testing.T) {
 			t.Fatal("status shows a refresh token or the client secret")
 		}
 	}
-	// Nor is the secret anywhere in the profile or cache files.
+	// Nor is a secret anywhere in the profile or cache files, which are 0600 in
+	// 0700 folders.
 	for _, dir := range []string{configDir(e), cacheDir(e)} {
+		checkModes(t, dir)
 		for _, f := range filesUnder(t, dir) {
 			b, _ := os.ReadFile(f)
 			for _, s := range secrets {
@@ -174,6 +177,28 @@ func TestStatus(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkModes fails the test unless every folder below dir (dir included) is 0700 and
+// every file 0600.
+func checkModes(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(0o600)
+		if info.IsDir() {
+			want = 0o700
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, info.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -271,8 +296,11 @@ func TestRenewOneExpiredAmongGood(t *testing.T) {
 func TestLogout(t *testing.T) {
 	t.Parallel()
 	e := harness.New(t)
-	e.Consent("--profile", "gone")
 	e.Consent("--profile", "kept")
+	consentConfidential(t, e, "gone") // a stored secret as well as a refresh token
+	if _, err := fileStore(t, e).Get("client-secret:gone"); err != nil {
+		t.Fatalf("the client secret was not stored: %v", err)
+	}
 	e.MustRun("get", "--profile", "gone", "--scope", "graph")
 	e.MustRun("get", "--profile", "gone", "--scope", "arm")
 	e.MustRun("get", "--profile", "kept", "--scope", "graph")
@@ -301,8 +329,10 @@ func TestLogout(t *testing.T) {
 	if res.Stdout != "" || !strings.Contains(res.Stderr, "gone") {
 		t.Fatalf("logout: stdout %q stderr %q", res.Stdout, res.Stderr)
 	}
-	if _, err := fileStore(t, e).Get("refresh-token:gone"); !errors.Is(err, securestore.ErrNotFound) {
-		t.Fatalf("refresh token after logout: %v", err)
+	for _, key := range []string{"refresh-token:gone", "client-secret:gone"} {
+		if _, err := fileStore(t, e).Get(key); !errors.Is(err, securestore.ErrNotFound) {
+			t.Fatalf("%s after logout: %v", key, err)
+		}
 	}
 	if n := cacheEntries("gone"); n != 0 {
 		t.Fatalf("%d cached tokens left after logout", n)
