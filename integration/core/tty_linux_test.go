@@ -1,0 +1,140 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pctoken/pctoken-helper/integration/harness"
+)
+
+// openPTY returns the two ends of a new pseudo-terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// Without PCTOKEN_FILE_PASSPHRASE, in a terminal, the helper asks for the passphrase
+// on the terminal: the prompt never reaches stdout, which carries only the token, and
+// the typed passphrase is not echoed. A wrong one typed there is exit 5.
+func TestPassphrasePromptOnTerminal(t *testing.T) {
+	t.Parallel()
+	e := harness.New(t)
+	e.Consent()
+	delete(e.Vars, "PCTOKEN_FILE_PASSPHRASE")
+	for _, tc := range []struct {
+		name, typed string
+		code        int
+	}{
+		{"right", harness.Passphrase, 0},
+		{"wrong", "typed-wrong-passphrase", 5},
+	} {
+		stdout, stderr, screen, code := runOnTerminal(t, e, tc.typed, "get", "--scope", "graph", "--force-refresh", "-o", "token")
+		if code != tc.code {
+			t.Fatalf("%s passphrase: exit %d, want %d\nstdout %q\nstderr %s\nterminal %q", tc.name, code, tc.code, stdout, stderr, screen)
+		}
+		t.Logf("%s passphrase: the terminal showed %q", tc.name, screen)
+		if strings.Contains(screen, tc.typed) || strings.Contains(stdout+stderr, tc.typed) {
+			t.Fatalf("%s passphrase: it was echoed or printed", tc.name)
+		}
+		if strings.Contains(stdout, "assphrase") {
+			t.Fatalf("%s passphrase: prompt on stdout %q", tc.name, stdout)
+		}
+		switch tc.code {
+		case 0:
+			tok := strings.TrimSuffix(stdout, "\n")
+			if _, err := e.Sim.ValidateAccessToken(tok); err != nil || strings.Contains(tok, "\n") {
+				t.Fatalf("stdout is not just the token: %q (%v)", stdout, err)
+			}
+		default:
+			if stdout != "" || !strings.Contains(stderr, "passphrase") {
+				t.Fatalf("wrong passphrase: stdout %q stderr %s", stdout, stderr)
+			}
+		}
+	}
+}
+
+// runOnTerminal runs the helper with a pseudo-terminal as its controlling terminal
+// and stdin, waits for a prompt there, types answer, and returns what the process
+// wrote to stdout and stderr, what the terminal showed, and the exit code.
+func runOnTerminal(t *testing.T, e *harness.Env, answer string, args ...string) (stdout, stderr, screen string, code int) {
+	t.Helper()
+	master, slave := openPTY(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := e.Command(ctx, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &out, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var mu sync.Mutex
+	var shown bytes.Buffer
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			shown.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	seen := func() string { mu.Lock(); defer mu.Unlock(); return shown.String() }
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.HasSuffix(strings.TrimRight(seen(), " "), ":") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no prompt on the terminal; it shows %q\nstderr %s", seen(), errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Type only once echo is off, as a person would after the prompt appears.
+	for {
+		tio, err := unix.IoctlGetTermios(int(master.Fd()), unix.TCGETS)
+		if err == nil && tio.Lflag&unix.ECHO == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("echo never turned off")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	master.WriteString(answer + "\n")
+	err := cmd.Wait()
+	if cmd.ProcessState == nil {
+		t.Fatalf("helper: %v", err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	return out.String(), errb.String(), seen(), cmd.ProcessState.ExitCode()
+}
