@@ -439,6 +439,8 @@ func remedyFor(err error, profileName string) string {
 			switch e.AADSTS {
 			case "7000215", "7000222", "7000218":
 				return "set PCTOKEN_CLIENT_SECRET to a valid secret, or store one: pctoken-helper consent --profile " + profileName + " --client-secret-stdin"
+			case "700025":
+				return "unset PCTOKEN_CLIENT_SECRET and drop --client-certificate"
 			case "700027":
 				return "register the certificate on the app, or pass the right one with --client-certificate"
 			case "700016", "700007":

@@ -149,6 +149,10 @@ func TestRemedyForATenantWithoutAccess(t *testing.T) {
 	if got := remedyFor(noAccess, "contoso"); !strings.Contains(got, "--tenant") || strings.Contains(got, "consent --profile") {
 		t.Fatalf("remedy for AADSTS50020 = %q: consenting again does not give access to a tenant", got)
 	}
+	public := &entra.Error{Kind: entra.Configuration, AADSTS: "700025", Message: "public"}
+	if got := remedyFor(public, "contoso"); !strings.Contains(got, "PCTOKEN_CLIENT_SECRET") {
+		t.Fatalf("remedy for AADSTS700025 = %q", got)
+	}
 	expired := &entra.Error{Kind: entra.ConsentNeeded, AADSTS: "700082", Message: "expired"}
 	if got := remedyFor(expired, "contoso"); got != "pctoken-helper consent --profile contoso" {
 		t.Fatalf("remedy for AADSTS700082 = %q", got)
