@@ -183,12 +183,21 @@ func firstOf(vals ...string) string {
 	return ""
 }
 
-// readSecretLine reads one line from r, for secrets passed on stdin.
+// maxSecretLine bounds a secret read from stdin. Refresh tokens are a few kilobytes
+// and client secrets far less; a longer line is refused, never cut to size (a cut
+// token fails later with an unclear answer from the identity provider).
+const maxSecretLine = 64 << 10
+
+// readSecretLine reads one line from r, for secrets passed on stdin. It reads at most
+// one byte past the limit, so a caller that leaves stdin open is not waited on.
 func readSecretLine(r io.Reader, what string) (string, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, 64<<10), 4096)
+	br := bufio.NewReaderSize(io.LimitReader(r, maxSecretLine+1), 4096)
 	line, err := br.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", usageError("cannot read the %s from stdin: %v", what, err)
+	}
+	if len(strings.TrimRight(line, "\r\n")) > maxSecretLine {
+		return "", usageError("the %s on stdin is longer than %d bytes", what, maxSecretLine)
 	}
 	line = strings.TrimSpace(line)
 	if line == "" {
