@@ -112,6 +112,14 @@ func TestAuthCodeConfidentialSecretStdin(t *testing.T) {
 	if strings.Contains(res.Stdout+res.Stderr, entrasim.ClientSecret) {
 		t.Fatal("status showed the client secret")
 	}
+
+	// Consent again with nothing on stdin: the stored secret is used and kept.
+	res = e.Run("consent", "--profile", "csp", "--port-range", portRange(port, port+blockSize-1), "--timeout", "30s")
+	consentOK(t, res, "csp")
+	if _, p := readProfile(t, e, "csp"); p["stored_secret"] != true {
+		t.Fatalf("a second consent forgot the stored secret: %v", p)
+	}
+	getToken(t, e, "--profile", "csp", "--scope", "graph")
 }
 
 // filesOutside lists the files below root, except those below skip.
@@ -211,6 +219,9 @@ func TestDeviceCode(t *testing.T) {
 			if !strings.Contains(res.Stderr, rec.Message) || !strings.Contains(res.Stderr, rec.UserCode) {
 				t.Fatalf("stderr lacks the device code message %q:\n%s", rec.Message, res.Stderr)
 			}
+			if !slices.Contains(rec.Scopes, "offline_access") {
+				t.Fatalf("device code scopes %v lack offline_access", rec.Scopes)
+			}
 			if st := e.Sim.Stats(); st.Grants["device_code"] < 1 || st.Requests["authorize"] != 0 {
 				t.Fatalf("stats %+v", st)
 			}
@@ -220,6 +231,18 @@ func TestDeviceCode(t *testing.T) {
 			}
 		})
 	}
+	t.Run("abandoned", func(t *testing.T) {
+		t.Parallel()
+		e := harness.New(t)
+		e.Sim.ApproveDeviceCodes(false) // nobody enters the code
+		start := time.Now()
+		res := e.Run("consent", "--flow", "device-code", "--timeout", "2s")
+		took := time.Since(start)
+		wantExit(t, res, 3, "abandoned device code")
+		if took > 12*time.Second || !strings.Contains(res.Stderr, "within the timeout") || res.Stdout != "" {
+			t.Fatalf("abandoned device code after %s: stdout %q\nstderr:\n%s", took, res.Stdout, res.Stderr)
+		}
+	})
 	t.Run("confidential refused", func(t *testing.T) {
 		t.Parallel()
 		e := harness.New(t)
