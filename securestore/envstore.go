@@ -1,0 +1,46 @@
+package securestore
+
+import (
+	"fmt"
+	"io"
+	"sync"
+)
+
+// envStore is CI mode: the refresh token comes from PCTOKEN_REFRESH_TOKEN and
+// nothing can be saved.
+type envStore struct {
+	refreshKey   string
+	refreshToken string
+	warn         io.Writer
+	warnOnce     sync.Once
+}
+
+// NewEnvStore returns the store of CI mode. Get(refreshKey) returns
+// refreshToken (ErrNotFound when it is empty); Set(refreshKey, v) saves
+// nothing, since a variable cannot be updated, and says so on warn once,
+// without the token. Other keys are never found, and setting or removing them
+// does nothing.
+func NewEnvStore(refreshKey, refreshToken string, warn io.Writer) Store {
+	if warn == nil {
+		warn = io.Discard
+	}
+	return &envStore{refreshKey: refreshKey, refreshToken: refreshToken, warn: warn}
+}
+
+func (s *envStore) Get(key string) (string, error) {
+	if key != s.refreshKey || s.refreshToken == "" {
+		return "", ErrNotFound
+	}
+	return s.refreshToken, nil
+}
+
+func (s *envStore) Set(key, _ string) error {
+	if key == s.refreshKey {
+		s.warnOnce.Do(func() {
+			fmt.Fprintln(s.warn, "warning: the refresh token comes from PCTOKEN_REFRESH_TOKEN, which cannot be updated: the rotated refresh token was not saved")
+		})
+	}
+	return nil
+}
+
+func (s *envStore) Remove(string) error { return nil }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package securestore
+
+const raceEnabled = false
