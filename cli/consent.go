@@ -32,6 +32,12 @@ func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
 	if s.ClientID == "" {
 		return usageError("consent needs the application id: pass --client-id ID or set PCTOKEN_CLIENT_ID")
 	}
+	if err := checkClientID(s.ClientID); err != nil {
+		return err
+	}
+	if err := checkTenant(firstOf(a.Tenant, s.HomeTenant, "organizations")); err != nil {
+		return err
+	}
 	var secret string
 	if c.ClientSecretStdin {
 		if secret, err = readSecretLine(a.Stdin, "client secret"); err != nil {
@@ -219,6 +225,12 @@ func (c *ImportCmd) Run(ctx context.Context, a *App) error {
 	}
 	if s.ClientID == "" {
 		return usageError("import needs the application id the refresh token was issued to: pass --client-id ID")
+	}
+	if err := checkClientID(s.ClientID); err != nil {
+		return err
+	}
+	if err := checkTenant(firstOf(a.Tenant, s.HomeTenant, "organizations")); err != nil {
+		return err
 	}
 	rt, err := readSecretLine(a.Stdin, "refresh token")
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,9 +41,18 @@ func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f Tok
 	if s.ClientID == "" {
 		return token.Request{}, s, &entra.Error{Kind: entra.ConsentNeeded, Message: "profile " + s.Name + " was never consented (no client id)"}
 	}
+	if err := checkClientID(s.ClientID); err != nil {
+		return token.Request{}, s, err
+	}
+	if f.MinValidity < 0 || f.Timeout < 0 {
+		return token.Request{}, s, usageError("--min-validity and --timeout must not be negative")
+	}
 	tenant = a.targetTenant(s, tenant)
 	if tenant == "" {
 		tenant = "organizations"
+	}
+	if err := checkTenant(tenant); err != nil {
+		return token.Request{}, s, err
 	}
 	r := token.Request{
 		Profile:      s.Name,
@@ -199,4 +210,48 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 		return silent{exitCode(firstErr)}
 	}
 	return nil
+}
+
+// checkTenant refuses a tenant that is neither a tenant id nor a domain name. The
+// tenant becomes a segment of the token endpoint's path, so a '/', '?', '%' or ".."
+// would send the refresh token to another path, and an overlong one only gets an
+// unclear 400 from the identity provider.
+func checkTenant(t string) error {
+	const maxLen = 253 // the longest domain name; tenant ids are 36
+	ok := len(t) > 0 && len(t) <= maxLen && t[0] != '.' && !strings.Contains(t, "..")
+	for i := 0; ok && i < len(t); i++ {
+		c := t[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+	}
+	if !ok {
+		return usageError("invalid tenant %s: want a tenant id (GUID) or a domain such as contoso.onmicrosoft.com", quoteShort(t))
+	}
+	return nil
+}
+
+// checkClientID refuses anything but a GUID: Entra's application (client) ids are
+// GUIDs, and anything else only gets an unclear answer from the identity provider.
+func checkClientID(id string) error {
+	ok := len(id) == 36
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			ok = c == '-'
+		} else {
+			ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+		}
+	}
+	if !ok {
+		return usageError("invalid client id %s: an application (client) id is a GUID such as 00000000-0000-0000-0000-000000000000", quoteShort(id))
+	}
+	return nil
+}
+
+// quoteShort quotes s for an error message, cut to a readable length.
+func quoteShort(s string) string {
+	const maxLen = 80
+	if len(s) > maxLen {
+		return strconv.Quote(s[:maxLen]) + "..."
+	}
+	return strconv.Quote(s)
 }
