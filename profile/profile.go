@@ -79,6 +79,9 @@ func ValidName(name string) error {
 		ok = alnum || i > 0 && (c == '.' || c == '_' || c == '-')
 	}
 	if !ok {
+		if len(name) > 80 {
+			name = name[:80] + "..." // the message names it, it need not echo all of it
+		}
 		return fmt.Errorf("invalid profile name %q: use letters, digits, '.', '_' and '-' (at most 64)", name)
 	}
 	return nil
