@@ -24,8 +24,10 @@
 //
 // The one exception is KWallet, which only keyring speaks: when the user asks
 // for it at start-up (PCTOKEN_STORE=kwallet, or --store kwallet or
-// --store=kwallet on the command line) the guard stands aside, so that
-// keyring's kwallet backend can register.
+// --store=kwallet on the command line) and a session bus is there to be found
+// without autolaunching one, the guard stands aside, so that keyring's kwallet
+// backend can register. With no bus, a wallet cannot be reached anyway, and
+// the guard stays to keep dbus-launch from running.
 package busguard
 
 import "os"
@@ -45,7 +47,7 @@ var (
 )
 
 func init() {
-	if kwalletRequested(os.Getenv("PCTOKEN_STORE"), os.Args) {
+	if kwalletRequested(os.Getenv("PCTOKEN_STORE"), os.Args) && busExists() {
 		return
 	}
 	original, originalIsSet = os.LookupEnv(busVariable)
@@ -73,6 +75,34 @@ func kwalletRequested(env string, args []string) bool {
 		}
 	}
 	return false
+}
+
+// busExists reports whether godbus would find a session bus without
+// autolaunching one: it uses the variable unless it is empty or
+// "autolaunch:", then looks in /run/user/<uid> (conn_other.go).
+func busExists() bool {
+	if a := os.Getenv(busVariable); a != "" && a != "autolaunch:" {
+		return true
+	}
+	dir := "/run/user/" + itoa(os.Getuid())
+	for _, name := range []string{"/bus", "/dbus-session"} {
+		if _, err := os.Stat(dir + name); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// itoa spares an import of strconv: this package must import nothing that
+// could be initialised after keyring's dependencies (see the package doc).
+func itoa(n int) string {
+	if n < 0 {
+		return "-" + itoa(-n)
+	}
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // Restore puts DBUS_SESSION_BUS_ADDRESS back as it was before the guard

@@ -297,6 +297,37 @@ func TestKwalletStandsAside(t *testing.T) {
 	}
 }
 
+// TestKwalletWithoutBus: asking for kwallet with no bus to find must not
+// autolaunch one either.
+func TestKwalletWithoutBus(t *testing.T) {
+	if _, err := os.Stat("/run/user/" + strconv.Itoa(os.Getuid()) + "/bus"); err == nil {
+		t.Skip("there is a bus at /run/user/<uid>/bus")
+	}
+	probe, _ := build(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "dbus-launch.log")
+	script := "#!/bin/sh\necho ran >> '" + log + "'\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "dbus-launch"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := append(baseEnv(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"), "PCTOKEN_STORE=kwallet")
+	rep, _ := run(t, probe, env)
+	if _, err := os.Stat(log); err == nil {
+		t.Fatal("dbus-launch ran")
+	}
+	if rep.Set || hasBusBackend(rep) {
+		t.Fatalf("probe saw %+v", rep)
+	}
+}
+
+func TestItoa(t *testing.T) {
+	for _, n := range []int{0, 7, 10, 1000, 65534, -1} {
+		if got := itoa(n); got != strconv.Itoa(n) {
+			t.Errorf("itoa(%d) = %q", n, got)
+		}
+	}
+}
+
 // TestInitOrder reads the runtime's own trace of package initialisation.
 func TestInitOrder(t *testing.T) {
 	probe, _ := build(t)
