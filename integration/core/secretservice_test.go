@@ -1,11 +1,12 @@
 package core
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 // secretService is a private session bus with gnome-keyring's Secret Service on it,
-// started for one test and stopped by pid when it ends.
+// started for one test and stopped when it ends.
 type secretService struct {
 	addr string
 	dir  string
@@ -56,15 +57,23 @@ func startSecretService(t *testing.T) *secretService {
 		t.Fatal(err)
 	}
 	ss := &secretService{dir: dir}
-	var busPID int
-	var keyring *exec.Cmd
+	var bus, keyring *exec.Cmd
 	t.Cleanup(func() {
-		if keyring != nil && keyring.Process != nil {
-			keyring.Process.Kill()
-			keyring.Wait()
-		}
-		if busPID > 0 {
-			syscall.Kill(busPID, syscall.SIGTERM)
+		// Both daemons are children of this process, stopped by pid and reaped, so
+		// neither outlives the test nor lingers as a zombie (with --fork the bus
+		// would be re-parented to an init that may never reap it).
+		for _, c := range []*exec.Cmd{keyring, bus} {
+			if c != nil && c.Process != nil {
+				c.Process.Signal(syscall.SIGTERM)
+				done := make(chan struct{})
+				go func() { c.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					c.Process.Kill()
+					<-done
+				}
+			}
 		}
 		os.RemoveAll(dir)
 	})
@@ -72,17 +81,27 @@ func startSecretService(t *testing.T) *secretService {
 	if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, filepath.Join(dir, "bus")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("dbus-daemon", "--config-file="+conf, "--fork", "--print-address=1", "--print-pid=1").Output()
+	bus = exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
+	out, err := bus.StdoutPipe()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bus.Start(); err != nil {
 		t.Fatalf("dbus-daemon: %v", err)
 	}
-	fields := strings.Fields(string(out))
-	if len(fields) != 2 {
-		t.Fatalf("dbus-daemon printed %q", out)
+	addrc := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		addrc <- strings.TrimSpace(line)
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case ss.addr = <-addrc:
+	case <-time.After(15 * time.Second):
+		t.Fatal("dbus-daemon printed no address")
 	}
-	ss.addr = fields[0]
-	if busPID, err = strconv.Atoi(fields[1]); err != nil {
-		t.Fatal(err)
+	if ss.addr == "" {
+		t.Fatal("dbus-daemon printed no address")
 	}
 	home := filepath.Join(dir, "home")
 	run := filepath.Join(dir, "run")
