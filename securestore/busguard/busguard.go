@@ -37,7 +37,7 @@ const busVariable = "DBUS_SESSION_BUS_ADDRESS"
 
 // disabledAddress names no transport godbus knows, so a dial fails before any
 // I/O; being non-empty and not "autolaunch:", it also keeps godbus from
-// looking for $XDG_RUNTIME_DIR/bus or running dbus-launch.
+// looking in /run/user/<uid> or running dbus-launch.
 const disabledAddress = "disabled:"
 
 var (
