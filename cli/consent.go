@@ -106,7 +106,7 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 		var ae *consent.AuthError
 		switch {
 		case errors.As(err, &ae):
-			return entra.Token{}, &entra.Error{Kind: entra.ConsentNeeded, Message: "sign-in failed: " + ae.Error(), Err: err}
+			return entra.Token{}, entra.AuthorizeError(ae.Code, ae.Description, err)
 		case errors.Is(err, context.DeadlineExceeded):
 			return entra.Token{}, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("consent was not completed within %s (--timeout)", c.Timeout), Err: err}
 		}

@@ -172,6 +172,37 @@ func classifyResponse(resp *http.Response, err error) error {
 	return e
 }
 
+// AuthorizeError classifies an error the authorize endpoint sent to the redirect URI
+// (error, error_description) instead of a code. Such a redirect carries no
+// error_codes, so the AADSTS code is read from the description's "AADSTSnnnn: "
+// prefix, the only place Entra puts it there. Unknown codes fall back on the OAuth
+// error; anything else (access_denied, a declined consent) needs consent again.
+func AuthorizeError(oauthErr, description string, err error) *Error {
+	e := &Error{Kind: ConsentNeeded, OAuth: oauthErr, Err: err}
+	d := firstLine(description)
+	if prefix, rest, ok := strings.Cut(d, ": "); ok && strings.HasPrefix(prefix, "AADSTS") {
+		if n, convErr := strconv.Atoi(strings.TrimPrefix(prefix, "AADSTS")); convErr == nil && n > 0 {
+			e.AADSTS = strconv.Itoa(n)
+			if known, ok := aadsts[n]; ok {
+				e.Kind, e.Message = known.kind, "sign-in failed: "+known.msg
+				return e
+			}
+			d = rest
+		}
+	}
+	switch oauthErr {
+	case "invalid_client", "unauthorized_client":
+		e.Kind = Configuration
+	case "temporarily_unavailable", "server_error":
+		e.Kind = Transient
+	}
+	if d == "" {
+		d = oauthErr
+	}
+	e.Message = "sign-in failed: " + d
+	return e
+}
+
 // describe is Entra's own description, first line, without the AADSTS prefix (the
 // code is shown separately), or the HTTP status when there is no JSON.
 func describe(body entraError, status int) string {
