@@ -500,3 +500,30 @@ func TestNoMFAWarning(t *testing.T) {
 		t.Fatalf("MFA warning after an MFA sign-in:\n%s", res.Stderr)
 	}
 }
+
+// An error the identity provider sends to the redirect URI ends consent at once, and
+// is classified like any other: an unknown application is a configuration error
+// (exit 5, AADSTS700016) whose remedy is to check the client id, not to consent again.
+func TestAuthorizeErrorAtRedirect(t *testing.T) {
+	t.Parallel()
+	e, log := newEnv(t)
+	const unknown = "0f1e2d3c-0000-4000-8000-0000000bad01"
+	port := portBlock(t)
+	start := time.Now()
+	res := e.Run("consent", "--client-id", unknown, "--port-range", portRange(port, port+blockSize-1), "--timeout", "30s")
+	took := time.Since(start)
+	wantExit(t, res, 5, "consent for an unknown application")
+	if took > 15*time.Second {
+		t.Fatalf("consent waited %s for a flow the identity provider had ended", took)
+	}
+	if got := harness.BrowserLog(log); !slices.Equal(got, []string{"redirect=200"}) {
+		t.Fatalf("browser log %v", got)
+	}
+	if !strings.Contains(res.Stderr, "AADSTS700016") || !strings.Contains(res.Stderr, "hint: check --client-id") {
+		t.Fatalf("stderr:\n%s", res.Stderr)
+	}
+	// Only the first line of Entra's description: no trace ids in the message.
+	if strings.Contains(res.Stderr, "Trace ID") || res.Stdout != "" {
+		t.Fatalf("stdout %q\nstderr:\n%s", res.Stdout, res.Stderr)
+	}
+}
