@@ -527,3 +527,23 @@ func TestAuthorizeErrorAtRedirect(t *testing.T) {
 		t.Fatalf("stdout %q\nstderr:\n%s", res.Stdout, res.Stderr)
 	}
 }
+
+// A wrong secret on stdin fails the code redemption: exit 5, the secret is not shown,
+// and nothing is saved.
+func TestAuthCodeWrongSecretSavesNothing(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	const wrong = "wrong-secret-typed-at-consent"
+	port := portBlock(t)
+	res := e.RunStdin(wrong+"\n", "consent", "--client-id", entrasim.ConfidentialClientID, "--client-secret-stdin",
+		"--port-range", portRange(port, port+blockSize-1), "--timeout", "30s")
+	wantExit(t, res, 5, "consent with a wrong secret")
+	if !strings.Contains(res.Stderr, "AADSTS7000215") || strings.Contains(res.Stdout+res.Stderr, wrong) {
+		t.Fatalf("stdout %q\nstderr:\n%s", res.Stdout, res.Stderr)
+	}
+	for _, dir := range []string{e.Vars["PCTOKEN_STORE_DIR"], filepath.Join(e.Vars["XDG_CONFIG_HOME"], "pctoken-helper", "profiles")} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Fatalf("a failed consent left %d entries in %s", len(entries), dir)
+		}
+	}
+}
