@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
@@ -211,12 +212,19 @@ func describe(body entraError, status int) string {
 		d = rest
 	}
 	if d == "" && body.Error != "" {
-		d = body.Error
+		d = firstLine(body.Error)
 	}
 	if d == "" {
 		d = fmt.Sprintf("the identity provider answered %d %s", status, http.StatusText(status))
 	}
-	return d
+	// The text comes from the network and is shown on a terminal: no control
+	// characters (a carriage return or an escape sequence could rewrite the line).
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, d)
 }
 
 func firstLine(s string) string {
