@@ -7,6 +7,9 @@ import (
 	"os"
 
 	"github.com/pctoken/pctoken-helper/cli"
+	// A get the access-token cache answers is answered here, before the packages
+	// behind cli are initialised (docs/performance.md).
+	_ "github.com/pctoken/pctoken-helper/cli/hit/early"
 )
 
 func main() {

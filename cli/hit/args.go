@@ -1,0 +1,216 @@
+package hit
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// flag is one flag of get as cli declares it to kong (cli.Globals, cli.TokenFlags,
+// cli.GetCmd). The tests compare this table with those structs' tags.
+type flag struct {
+	long  string
+	short byte
+	env   string
+	kind  kind
+}
+
+type kind int
+
+const (
+	kindString   kind = iota // any value
+	kindPath                 // kong's type:"path": made absolute; Run takes absolute ones only
+	kindScopes               // []string, comma-separated as kong splits it
+	kindDuration             // time.ParseDuration
+	kindOutput               // the enum json, token, az, azd
+	kindIgnored              // a path whose value a cache hit never reads
+	kindDecline              // Run leaves the command line to the full path
+)
+
+// Indexes into flags, for input.str.
+const (
+	flagProfile = iota
+	flagClientID
+	flagTenant
+	flagCloud
+	flagAuthorityHost
+	flagClientCertificate
+	flagStore
+	flagStoreDir
+	flagCacheDir
+	flagConfigDir
+	flagVerbose
+	flagScope
+	flagMinValidity
+	flagForceRefresh
+	flagTimeout
+	flagOutput
+	flagRequest
+	flagParallel
+	flagHelp
+	numFlags
+)
+
+var flags = [numFlags]flag{
+	flagProfile:           {long: "profile", env: "PCTOKEN_PROFILE"},
+	flagClientID:          {long: "client-id", env: "PCTOKEN_CLIENT_ID"},
+	flagTenant:            {long: "tenant", env: "PCTOKEN_TENANT"},
+	flagCloud:             {long: "cloud", env: "PCTOKEN_CLOUD"},
+	flagAuthorityHost:     {long: "authority-host", env: "PCTOKEN_AUTHORITY_HOST"},
+	flagClientCertificate: {long: "client-certificate", env: "PCTOKEN_CLIENT_CERTIFICATE", kind: kindIgnored},
+	flagStore:             {long: "store", env: "PCTOKEN_STORE"},
+	flagStoreDir:          {long: "store-dir", env: "PCTOKEN_STORE_DIR", kind: kindIgnored},
+	flagCacheDir:          {long: "cache-dir", env: "PCTOKEN_CACHE_DIR", kind: kindPath},
+	flagConfigDir:         {long: "config-dir", env: "PCTOKEN_CONFIG_DIR", kind: kindPath},
+	// Verbose prints what the chain does; only the full path says that.
+	flagVerbose:      {long: "verbose", short: 'v', env: "PCTOKEN_VERBOSE", kind: kindDecline},
+	flagScope:        {long: "scope", short: 's', kind: kindScopes},
+	flagMinValidity:  {long: "min-validity", kind: kindDuration},
+	flagForceRefresh: {long: "force-refresh", kind: kindDecline},
+	flagTimeout:      {long: "timeout", kind: kindDuration},
+	flagOutput:       {long: "output", short: 'o', kind: kindOutput},
+	flagRequest:      {long: "request", kind: kindDecline},
+	flagParallel:     {long: "parallel", kind: kindDecline},
+	flagHelp:         {long: "help", short: 'h', kind: kindDecline},
+}
+
+// Defaults of get's flags, as cli's kong tags declare them.
+const (
+	defaultMinValidity = 5 * time.Minute
+	defaultTimeout     = 30 * time.Second
+	defaultOutput      = "json"
+)
+
+// input is a get command line with the environment applied, as kong leaves it in
+// cli.Root: each string flag from the command line, else from its variable.
+type input struct {
+	strs        [numFlags]string
+	scopes      []string
+	minValidity time.Duration
+	timeout     time.Duration
+	output      string
+}
+
+func (in *input) str(i int) string { return in.strs[i] }
+
+// parse reads a get command line the way kong does, for the forms kong reads
+// unambiguously: "get" first, then "--name value", "--name=value", "-x value", each
+// flag at most once (--scope as often as wanted), and no value that starts with "-".
+// ok is false for anything else, and for whatever kong would refuse or the full path
+// must handle.
+func parse(args []string, lookupEnv func(string) (string, bool)) (in input, ok bool) {
+	if len(args) == 0 || args[0] != "get" {
+		return input{}, false
+	}
+	var seen [numFlags]bool
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		var (
+			idx    = -1
+			value  string
+			inline bool
+		)
+		switch {
+		case strings.HasPrefix(a, "--"):
+			name := a[2:]
+			if n, v, found := strings.Cut(name, "="); found {
+				name, value, inline = n, v, true
+			}
+			idx = byLong(name)
+		case len(a) == 2 && a[0] == '-':
+			idx = byShort(a[1])
+		}
+		if idx < 0 || flags[idx].kind == kindDecline {
+			return input{}, false
+		}
+		if !inline {
+			if i+1 >= len(args) {
+				return input{}, false
+			}
+			i++
+			value = args[i]
+		}
+		if strings.HasPrefix(value, "-") {
+			return input{}, false
+		}
+		if flags[idx].kind == kindScopes {
+			// kong splits on commas with backslash escapes; without a backslash that is
+			// what resolveScopes does again, so the value is kept whole.
+			if strings.Contains(value, `\`) {
+				return input{}, false
+			}
+			in.scopes = append(in.scopes, value)
+			continue
+		}
+		if seen[idx] {
+			return input{}, false
+		}
+		seen[idx] = true
+		in.strs[idx] = value
+	}
+	for i, f := range flags {
+		if f.env == "" || seen[i] {
+			continue
+		}
+		v, set := lookupEnv(f.env)
+		if !set {
+			continue
+		}
+		if f.kind == kindDecline {
+			return input{}, false
+		}
+		seen[i] = true
+		in.strs[i] = v
+	}
+	in.minValidity, in.timeout, in.output = defaultMinValidity, defaultTimeout, defaultOutput
+	for i, f := range flags {
+		if !seen[i] {
+			continue
+		}
+		v := in.strs[i]
+		switch f.kind {
+		case kindPath:
+			// kong makes a path absolute against the working folder (an empty one is
+			// the working folder itself); Run takes only what needs no such help.
+			if !filepath.IsAbs(v) {
+				return input{}, false
+			}
+		case kindDuration:
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return input{}, false
+			}
+			if i == flagMinValidity {
+				in.minValidity = d
+			} else {
+				in.timeout = d
+			}
+		case kindOutput:
+			switch v {
+			case "json", "token", "az", "azd":
+				in.output = v
+			default:
+				return input{}, false
+			}
+		}
+	}
+	return in, true
+}
+
+func byLong(name string) int {
+	for i, f := range flags {
+		if f.long == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func byShort(c byte) int {
+	for i, f := range flags {
+		if f.short != 0 && f.short == c {
+			return i
+		}
+	}
+	return -1
+}
