@@ -94,6 +94,17 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 	if err != nil {
 		return entra.Token{}, err
 	}
+	// The listener answers while the browser starts: Open waits a moment to report an
+	// opener that fails at once, and a fast browser must not queue behind that wait.
+	type waited struct {
+		code string
+		err  error
+	}
+	done := make(chan waited, 1)
+	go func() {
+		code, err := l.Wait(ctx, state)
+		done <- waited{code, err}
+	}()
 	fmt.Fprintf(a.Stderr, "To consent, sign in at:\n\n  %s\n\n", authURL)
 	if !c.NoBrowser {
 		if err := a.Browser.Open(authURL); err != nil {
@@ -101,7 +112,8 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 		}
 	}
 	fmt.Fprintf(a.Stderr, "Waiting for the redirect to %s (up to %s)...\n", l.RedirectURI(), c.Timeout)
-	code, err := l.Wait(ctx, state)
+	w := <-done
+	code, err := w.code, w.err
 	if err != nil {
 		var ae *consent.AuthError
 		switch {

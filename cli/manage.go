@@ -207,11 +207,21 @@ func (l *LogoutCmd) Run(a *App) error {
 	}
 	var errs []error
 	for _, name := range names {
+		s, err := a.settingsFor(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !s.saved {
+			fmt.Fprintf(a.Stderr, "No saved profile %s; cached tokens of that name, if any, were dropped.\n", name)
+		}
 		if err := a.logout(dir, name); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		fmt.Fprintf(a.Stderr, "Forgot profile %s.\n", name)
+		if s.saved {
+			fmt.Fprintf(a.Stderr, "Forgot profile %s.\n", name)
+		}
 	}
 	return errors.Join(errs...)
 }
