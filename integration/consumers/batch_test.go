@@ -261,3 +261,30 @@ func TestBatchParallelIsBounded(t *testing.T) {
 		t.Errorf("--parallel 0: exit %d", res.Code)
 	}
 }
+
+// TestBatchMetadataKeptOnDisk: a tenant's OpenID metadata is fetched once; a later
+// run that redeems the refresh token again for the same tenants needs only the token
+// requests (docs/batch.md counts on it).
+func TestBatchMetadataKeptOnDisk(t *testing.T) {
+	e := newEnv(t)
+	e.Consent()
+	var req strings.Builder
+	for i := range 10 {
+		e.Sim.AddTenant(tenantGUID(i), "")
+		fmt.Fprintf(&req, `{"id":%d,"tenant":"%s","scopes":["graph"]}`+"\n", i, tenantGUID(i))
+	}
+	e.Sim.ResetStats()
+	if res := e.RunStdin(req.String(), "get", "--request", "-"); res.Code != 0 {
+		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
+	}
+	first := e.Sim.Stats()
+	e.Sim.ResetStats()
+	if res := e.RunStdin(req.String(), "get", "--request", "-", "--force-refresh"); res.Code != 0 {
+		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
+	}
+	again := e.Sim.Stats()
+	t.Logf("first run: %v; again: %v", first.Requests, again.Requests)
+	if again.Requests["token"] != 10 || again.Requests["openid-configuration"] != 0 {
+		t.Errorf("second run made requests %v, want 10 token requests and no metadata", again.Requests)
+	}
+}
