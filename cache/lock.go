@@ -70,6 +70,78 @@ func (c *Cache) Lock(ctx context.Context, k Key) (unlock func(), err error) {
 	}
 }
 
+// Acquire takes the cross-process lock of k if no one holds it (held is true; call
+// unlock when done). If another process holds it, Acquire sleeps until that process
+// lets go and returns with held false and no lock, so that the caller can first look
+// at what that process stored, and call Acquire again if it still needs the lock.
+//
+// The sleep is a blocking shared flock(2), not polling: when 64 processes wait for one
+// refresh, polling every few milliseconds wakes them thousands of times a second and
+// takes the CPU from the one process doing the work. The kernel wakes them all at once
+// when the lock is released. If ctx ends first, Acquire returns at once; the goroutine
+// left in flock ends when the lock is released.
+func (c *Cache) Acquire(ctx context.Context, k Key) (unlock func(), held bool, err error) {
+	path := c.lockPath(k.ID())
+	madeDir := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, false, fmt.Errorf("lock cache entry: %w", err)
+		}
+		fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|noFollow))
+		ok, err := fl.TryLock()
+		if errors.Is(err, fs.ErrNotExist) && !madeDir {
+			madeDir = true
+			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return nil, false, fmt.Errorf("lock cache entry: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("lock cache entry: %w", err)
+		}
+		if !ok {
+			return nil, false, waitReleased(ctx, path)
+		}
+		if !stillLinked(fl) {
+			_ = fl.Unlock()
+			continue
+		}
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				if err := fl.Unlock(); err != nil {
+					c.logf("cache: unlock %s: %v", path, err)
+				}
+			})
+		}, true, nil
+	}
+}
+
+// waitReleased sleeps until no process holds the exclusive lock on path, or ctx ends.
+// A shared lock is granted only then, and is dropped at once.
+func waitReleased(ctx context.Context, path string) error {
+	done := make(chan error, 1)
+	go func() {
+		fl := flock.New(path, flock.SetFlag(os.O_RDONLY|noFollow))
+		err := fl.RLock()
+		if err == nil {
+			err = fl.Unlock()
+		} else if errors.Is(err, fs.ErrNotExist) {
+			err = nil // removed meanwhile: no one holds it
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("wait for cache entry lock: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("lock cache entry: %w", ctx.Err())
+	}
+}
+
 // stillLinked reports whether the locked file is still the one at its path.
 func stillLinked(fl *flock.Flock) bool {
 	held, err := fl.Stat()

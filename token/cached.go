@@ -26,9 +26,12 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 			return fromEntry(e), nil
 		}
 	}
-	unlock, err := c.Cache.Lock(ctx, key)
+	unlock, stored, err := c.lock(ctx, key, r)
 	if err != nil {
 		return Token{}, &entra.Error{Kind: entra.Transient, Message: "gave up waiting for another pctoken-helper refreshing the same token", Err: err}
+	}
+	if stored != nil {
+		return fromEntry(*stored), nil
 	}
 	defer unlock()
 
@@ -58,6 +61,28 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 		c.warn("could not cache the access token: %v", err)
 	}
 	return t, nil
+}
+
+// lock takes the key's cross-process lock. While another process holds it (refreshing
+// the same token), lock sleeps until that process lets go, then looks at the cache:
+// when the token stored there is fresh enough for r, lock returns it instead (and no
+// unlock). So the waiters of a herd (64 kubectl processes on one expired token) wake
+// together and leave with the new token, rather than polling the lock while the one
+// refresh they wait for runs, and then taking the lock one after another only to read
+// the entry. A forced refresh wants its own redemption: it waits for the lock itself.
+func (c *Cached) lock(ctx context.Context, key cache.Key, r Request) (unlock func(), stored *cache.Entry, err error) {
+	for {
+		unlock, held, err := c.Cache.Acquire(ctx, key)
+		if err != nil || held {
+			return unlock, nil, err
+		}
+		if r.ForceRefresh {
+			continue
+		}
+		if e, ok := c.Cache.Load(key); ok && cache.Fresh(e, c.Now(), r.MinValidity) {
+			return nil, &e, nil
+		}
+	}
 }
 
 func (c *Cached) warn(format string, args ...any) {
