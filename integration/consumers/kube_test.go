@@ -284,7 +284,7 @@ func TestClientGoRenewsAtExpiry(t *testing.T) {
 	e := newEnv(t)
 	e.Consent("--profile", "contoso")
 	e.setProcessEnv(t)
-	e.Sim.SetTokenLifetime(3 * time.Second)
+	e.Sim.SetTokenLifetime(5 * time.Second)
 	k := newKubeAPI(t, e.Sim, entrasim.CustomerTenantID)
 	c := restClient(t, writeFile(t, "kubeconfig", kubeconfigRecipe(t, "kubeconfig", k)), nil)
 	if code := getVersion(t, c, k.URL); code != 200 {
