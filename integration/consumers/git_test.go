@@ -465,4 +465,12 @@ func TestGitCredentialProtocol(t *testing.T) {
 	if getCached() {
 		t.Fatal("erase did not drop the cached token")
 	}
+
+	// git 2.46+, after a Bearer answer was rejected, erases with every field it holds.
+	res = e.RunStdin("capability[]=authtype\nprotocol=https\nhost=dev.azure.com\n\n", verb("get")...)
+	cached = gitFields(res.Stdout)["credential"]
+	e.RunStdin("capability[]=authtype\nauthtype=Bearer\ncredential="+cached+"\nprotocol=https\nhost=dev.azure.com\nusername=pctoken\npassword="+cached+"\nwwwauth[]=Bearer error=\"invalid_token\"\n\n", verb("erase")...)
+	if getCached() {
+		t.Fatal("erase in git 2.46's form did not drop the cached token")
+	}
 }
