@@ -9,10 +9,11 @@ import (
 // flag is one flag of get as cli declares it to kong (cli.Globals, cli.TokenFlags,
 // cli.GetCmd). The tests compare this table with those structs' tags.
 type flag struct {
-	long  string
-	short byte
-	env   string
-	kind  kind
+	long    string
+	short   byte
+	env     string
+	kind    kind
+	getOnly bool // a flag of get that exec-credential does not have
 }
 
 type kind int
@@ -68,9 +69,9 @@ var flags = [numFlags]flag{
 	flagMinValidity:  {long: "min-validity", kind: kindDuration},
 	flagForceRefresh: {long: "force-refresh", kind: kindDecline},
 	flagTimeout:      {long: "timeout", kind: kindDuration},
-	flagOutput:       {long: "output", short: 'o', kind: kindOutput},
-	flagRequest:      {long: "request", kind: kindDecline},
-	flagParallel:     {long: "parallel", kind: kindDecline},
+	flagOutput:       {long: "output", short: 'o', kind: kindOutput, getOnly: true},
+	flagRequest:      {long: "request", kind: kindDecline, getOnly: true},
+	flagParallel:     {long: "parallel", kind: kindDecline, getOnly: true},
 	flagHelp:         {long: "help", short: 'h', kind: kindDecline},
 }
 
@@ -81,9 +82,16 @@ const (
 	defaultOutput      = "json"
 )
 
-// input is a get command line with the environment applied, as kong leaves it in
-// cli.Root: each string flag from the command line, else from its variable.
+// The commands Run answers.
+const (
+	cmdGet            = "get"
+	cmdExecCredential = "exec-credential"
+)
+
+// input is a command line with the environment applied, as kong leaves it in cli.Root:
+// each string flag from the command line, else from its variable.
 type input struct {
+	cmd         string
 	strs        [numFlags]string
 	scopes      []string
 	minValidity time.Duration
@@ -93,15 +101,16 @@ type input struct {
 
 func (in *input) str(i int) string { return in.strs[i] }
 
-// parse reads a get command line the way kong does, for the forms kong reads
-// unambiguously: "get" first, then "--name value", "--name=value", "-x value", each
-// flag at most once (--scope as often as wanted), and no value that starts with "-".
-// ok is false for anything else, and for whatever kong would refuse or the full path
-// must handle.
+// parse reads a get or exec-credential command line the way kong does, for the forms
+// kong reads unambiguously: the command first, then "--name value", "--name=value",
+// "-x value", each flag at most once (--scope as often as wanted), and no value that
+// starts with "-". ok is false for anything else, and for whatever kong would refuse
+// or the full path must handle.
 func parse(args []string, lookupEnv func(string) (string, bool)) (in input, ok bool) {
-	if len(args) == 0 || args[0] != "get" {
+	if len(args) == 0 || args[0] != cmdGet && args[0] != cmdExecCredential {
 		return input{}, false
 	}
+	in.cmd = args[0]
 	var seen [numFlags]bool
 	for i := 1; i < len(args); i++ {
 		a := args[i]
@@ -120,7 +129,7 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (in input, ok b
 		case len(a) == 2 && a[0] == '-':
 			idx = byShort(a[1])
 		}
-		if idx < 0 || flags[idx].kind == kindDecline {
+		if idx < 0 || flags[idx].kind == kindDecline || flags[idx].getOnly && in.cmd != cmdGet {
 			return input{}, false
 		}
 		if !inline {
@@ -136,10 +145,13 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (in input, ok b
 		if flags[idx].kind == kindScopes {
 			// kong splits on commas with backslash escapes; without a backslash that is
 			// what resolveScopes does again, so the value is kept whole.
+			// An empty value adds no scope, as kong splits it into none.
 			if strings.Contains(value, `\`) {
 				return input{}, false
 			}
-			in.scopes = append(in.scopes, value)
+			if value != "" {
+				in.scopes = append(in.scopes, value)
+			}
 			continue
 		}
 		if seen[idx] {

@@ -1,5 +1,5 @@
-// Package hit answers the commonest command of all, a get that the access-token cache
-// can answer, before the rest of the program has started.
+// Package hit answers the commonest commands of all, a get or a kubectl exec-credential
+// that the access-token cache can answer, before the rest of the program has started.
 //
 // Every process of a Go program initialises every package it links before main runs.
 // For pctoken-helper that is MSAL, kong, net/http, crypto/tls, keyring and their
@@ -11,18 +11,20 @@
 //
 // So the program's main package imports hit/early, whose init runs Run while little
 // more than the os package has been initialised (see early for why it runs that
-// early). Run answers only a plain get: the command first, then flags it knows, each
-// once, with values it can take exactly as kong would; a profile and a cache entry that
-// give a fresh token; nothing verbose. For anything else it answers nothing and the
-// program starts as usual, so the full command line (kong) and the full chain handle
-// it: every error, every refresh, every message comes from there. Run never writes a
-// byte unless it has the whole answer.
+// early). Run answers only a plain get or exec-credential: the command first, then
+// flags it knows, each once, with values it can take exactly as kong would; a profile
+// and a cache entry that give a fresh token for one scope; nothing verbose. For
+// anything else it answers nothing and the program starts as usual, so the full
+// command line (kong) and the full chain handle it: every error, every refresh, every
+// message comes from there. Run never writes a byte unless it has the whole answer.
 //
 // What Run computes must be exactly what cli computes for the same command line and
 // environment. The tests of this package hold it to that: for a corpus of command
 // lines and environments they compare its output, byte for byte, with cli.Run's, and
 // they check its table of flags against the kong tags of cli's structs, so that a flag
-// added there without being added here fails a test instead of changing an answer.
+// added there without being added here fails a test instead of changing an answer. A
+// check added to cli's token commands (like checkTenant) needs its twin here, or a
+// case in the tests showing it cannot matter on a cache hit.
 package hit
 
 import (
@@ -49,13 +51,28 @@ func Run(args []string, stdout, stderr io.Writer, now time.Time) (code int, hand
 	if !ok {
 		return 0, false
 	}
-	t, ok := lookup(in, now)
-	if !ok {
-		return 0, false
-	}
 	var out bytes.Buffer
-	if err := write(&out, in.output, t); err != nil {
-		return 0, false // a token the output refuses: let the full path say so
+	switch in.cmd {
+	case cmdGet:
+		t, ok := lookup(in, "", "", in.scopes, now)
+		if !ok || write(&out, in.output, t) != nil {
+			return 0, false // a token the output refuses: let the full path say so
+		}
+	case cmdExecCredential:
+		// As cli's ExecCredentialCmd: the cluster's exec extension fills in what no
+		// flag or variable set.
+		info, err := protocol.ParseExecInfo(os.Getenv("KUBERNETES_EXEC_INFO"))
+		if err != nil {
+			return 0, false
+		}
+		scopes := in.scopes
+		if len(scopes) == 0 {
+			scopes = info.Cluster.Scopes
+		}
+		t, ok := lookup(in, info.Cluster.Profile, info.Cluster.Tenant, scopes, now)
+		if !ok || protocol.WriteExecCredential(&out, info.APIVersion, t.AccessToken, t.ExpiresOn) != nil {
+			return 0, false
+		}
 	}
 	if _, err := stdout.Write(out.Bytes()); err != nil {
 		// As cli reports a failed write of the answer.
@@ -66,9 +83,14 @@ func Run(args []string, stdout, stderr io.Writer, now time.Time) (code int, hand
 }
 
 // lookup is cli's tokenRequest and the cache's Load and Fresh, for the one shape of
-// request Run handles; ok is false wherever cli would do anything else.
-func lookup(in input, now time.Time) (protocol.Token, bool) {
+// request Run handles; ok is false wherever cli would do anything else. profileName
+// and tenant apply where no flag or variable set them (cli's explicit arguments);
+// scopes are those given.
+func lookup(in input, profileName, tenantName string, given []string, now time.Time) (protocol.Token, bool) {
 	name := in.str(flagProfile)
+	if name == "" {
+		name = profileName
+	}
 	if name == "" {
 		name = profile.Default
 	}
@@ -102,6 +124,9 @@ func lookup(in input, now time.Time) (protocol.Token, bool) {
 	}
 	tenant := in.str(flagTenant)
 	if tenant == "" {
+		tenant = tenantName
+	}
+	if tenant == "" {
 		tenant = p.HomeTenant
 	}
 	if tenant == "" {
@@ -110,7 +135,7 @@ func lookup(in input, now time.Time) (protocol.Token, bool) {
 	if !plainTenant(tenant) {
 		return protocol.Token{}, false
 	}
-	scopes := resolveScopes(c, p.Scopes, in.scopes)
+	scopes := resolveScopes(c, p.Scopes, given)
 	if len(scopes) != 1 {
 		return protocol.Token{}, false // several scopes: cli checks them first
 	}

@@ -19,16 +19,21 @@ import (
 	"github.com/pctoken/pctoken-helper/profile"
 )
 
-// TestFlagsMatchCLI checks the flag table against the kong tags of the structs cli
-// parses get into: a flag added, renamed or given a variable there must be known here,
-// or Run could answer a command line the full path reads otherwise.
-func TestFlagsMatchCLI(t *testing.T) {
-	seen := map[string]bool{"help": true} // kong's own
-	for _, typ := range []reflect.Type{reflect.TypeOf(cli.Globals{}), reflect.TypeOf(cli.TokenFlags{}), reflect.TypeOf(cli.GetCmd{})} {
+// kongFlags lists the flags kong reads into the structs of typs (anonymous fields
+// included), by long name.
+func kongFlags(t *testing.T, typs ...reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	for _, typ := range typs {
 		for i := range typ.NumField() {
 			fld := typ.Field(i)
 			if fld.Anonymous {
-				continue // TokenFlags inside GetCmd, checked on its own
+				for k, v := range kongFlags(t, fld.Type) {
+					out[k] = v
+				}
+				continue
+			}
+			if fld.Tag.Get("cmd") != "" || fld.Tag.Get("arg") != "" {
+				continue
 			}
 			name := fld.Tag.Get("name")
 			if name == "" {
@@ -37,10 +42,29 @@ func TestFlagsMatchCLI(t *testing.T) {
 				}
 				name = strings.ToLower(fld.Name)
 			}
-			seen[name] = true
+			out[name] = fld
+		}
+	}
+	return out
+}
+
+// TestFlagsMatchCLI checks the flag table against the kong tags of the structs cli
+// parses get and exec-credential into: a flag added, renamed or given a variable there
+// must be known here, or Run could answer a command line the full path reads
+// otherwise.
+func TestFlagsMatchCLI(t *testing.T) {
+	for _, c := range []struct {
+		cmd  string
+		cli  map[string]reflect.StructField
+		skip func(flag) bool
+	}{
+		{cmdGet, kongFlags(t, reflect.TypeOf(cli.Globals{}), reflect.TypeOf(cli.GetCmd{})), func(flag) bool { return false }},
+		{cmdExecCredential, kongFlags(t, reflect.TypeOf(cli.Globals{}), reflect.TypeOf(cli.ExecCredentialCmd{})), func(f flag) bool { return f.getOnly }},
+	} {
+		for name, fld := range c.cli {
 			idx := byLong(name)
-			if idx < 0 {
-				t.Errorf("flag --%s (%s.%s) is not in hit's table", name, typ.Name(), fld.Name)
+			if idx < 0 || c.skip(flags[idx]) {
+				t.Errorf("%s: flag --%s (%s) is not in hit's table", c.cmd, name, fld.Name)
 				continue
 			}
 			f := flags[idx]
@@ -68,10 +92,10 @@ func TestFlagsMatchCLI(t *testing.T) {
 				}
 			}
 		}
-	}
-	for _, f := range flags {
-		if !seen[f.long] {
-			t.Errorf("hit knows --%s, which cli's get does not have", f.long)
+		for _, f := range flags {
+			if _, ok := c.cli[f.long]; !ok && f.long != "help" && !c.skip(f) {
+				t.Errorf("hit knows --%s for %s, which cli's %s does not have", f.long, c.cmd, c.cmd)
+			}
 		}
 	}
 }
@@ -87,7 +111,7 @@ const (
 )
 
 // world is a home with saved profiles and cached tokens, and the variables that point
-// at it; every PCTOKEN_ variable of the test process is unset.
+// at it; every PCTOKEN_ variable of the test process, and KUBERNETES_EXEC_INFO, is unset.
 type world struct {
 	home, altCache, altConfig string
 	now                       time.Time
@@ -96,7 +120,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PCTOKEN_") {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PCTOKEN_") || k == "KUBERNETES_EXEC_INFO" {
 			t.Setenv(k, "") // restored after the test
 			os.Unsetenv(k)
 		}
@@ -224,9 +248,36 @@ func (w *world) cases() []hitCase {
 		{args: []string{"get", "--profile", "nobody", "-s", "graph"}},
 		{args: []string{"get", "--profile", "bad/name", "-s", "graph"}},
 		{args: []string{"get", "--cloud", "mars", "-s", "graph"}},
+		{args: []string{"exec-credential", "--scope", "graph"}, hit: "tok.default.graph"},
+		{args: []string{"exec-credential"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1beta1", `{"scopes":["graph"]}`)), hit: "tok.default.graph"},
+		{args: []string{"exec-credential"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"profile":"contoso","scopes":"graph"}`)), hit: "tok.contoso.usgov.graph"},
+		{args: []string{"exec-credential", "-s", "graph"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"tenant":"`+custT+`"}`)), hit: "tok.default.graph.customer"},
+		{args: []string{"exec-credential", "-s", "graph", "--tenant", homeT}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"tenant":"`+custT+`"}`)), hit: "tok.default.graph"},
+		{args: []string{"exec-credential", "-s", "graph"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"tenant":"`+custT+`"}`), "PCTOKEN_TENANT", homeT), hit: "tok.default.graph"},
+		{args: []string{"exec-credential", "-s", "graph"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"profile":"contoso"}`), "PCTOKEN_PROFILE", "default"), hit: "tok.default.graph"},
+		{args: []string{"exec-credential", "-s", "graph", "--scope="}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"scopes":["arm"]}`)), hit: "tok.default.graph"},
+		{args: []string{"exec-credential", "--scope="}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"scopes":["graph"]}`)), hit: "tok.default.graph"},
+		{args: []string{"exec-credential"}, hit: "tok.default.partner-center"},
+		{args: []string{"exec-credential", "-s", "arm"}},
+		{args: []string{"exec-credential", "-s", "graph", "-o", "token"}},
+		{args: []string{"exec-credential", "-s", "graph", "--parallel", "2"}},
+		{args: []string{"exec-credential", "-s", "graph"}, env: e("KUBERNETES_EXEC_INFO", "{not json")},
+		{args: []string{"exec-credential", "-s", "graph"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v2", ""))},
+		{args: []string{"exec-credential"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"scopes":["graph","arm"]}`))},
+		{args: []string{"exec-credential", "-s", "graph"}, env: e("KUBERNETES_EXEC_INFO", execInfo("v1", `{"tenant":"a/b"}`))},
 		{args: []string{"version"}},
 		{args: nil},
 	}
+}
+
+// execInfo is a KUBERNETES_EXEC_INFO of client.authentication.k8s.io/<version>, with
+// config as the cluster's exec extension ("" for none).
+func execInfo(version, config string) string {
+	cluster := ""
+	if config != "" {
+		cluster = `,"cluster":{"server":"https://aks.example:443","config":` + config + `}`
+	}
+	return `{"apiVersion":"client.authentication.k8s.io/` + version + `","kind":"ExecCredential","spec":{"interactive":false` + cluster + `}}`
 }
 
 func setEnv(t *testing.T, env map[string]string) {
