@@ -311,3 +311,33 @@ func TestRequestStreamWithStdinOpen(t *testing.T) {
 		t.Fatalf("5000 bad lines: exit %d, %d answers, %s", res.Code, strings.Count(res.Stdout, "\n"), took)
 	}
 }
+
+// TestStdinLeftOpenIsNotWaitedOn: the commands that read stdin stop at the end of what
+// they need (git's blank line, the one line of a secret) and answer while the caller
+// keeps its end open, as git and scripts may.
+func TestStdinLeftOpenIsNotWaitedOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.Consent()
+	e.MustRun("get", "--scope", "azure-devops")
+	cases := []struct {
+		name, stdin string
+		args        []string
+		want        string // on stdout
+	}{
+		{"git-credential get", "protocol=https\nhost=dev.azure.com\n\n", []string{"git-credential", "--scope", "azure-devops", "get"}, "password="},
+		{"git-credential get, other host", "protocol=https\nhost=evil.example\n\n", []string{"git-credential", "get"}, ""},
+		{"git-credential store", "protocol=https\nhost=dev.azure.com\npassword=x\n\n", []string{"git-credential", "store"}, ""},
+		{"git-credential erase", "protocol=https\nhost=dev.azure.com\npassword=x\n\n", []string{"git-credential", "erase"}, ""},
+		{"import", storedRefreshToken(t, e, "default") + "\n", []string{"import", "--profile", "imported"}, ""},
+		{"get", "", []string{"get", "-o", "token"}, "ey"},
+		{"exec-credential", "", []string{"exec-credential"}, `"kind":"ExecCredential"`},
+	}
+	for _, c := range cases {
+		res := runOpen(t, e, badInputLimit, c.stdin, true, nil, c.args...)
+		noPanic(t, c.name, res)
+		if res.Code != 0 || !strings.Contains(res.Stdout, c.want) || (c.want == "" && res.Stdout != "") {
+			t.Fatalf("%s with stdin left open: exit %d\nstdout: %s\nstderr: %s", c.name, res.Code, short(res.Stdout), short(res.Stderr))
+		}
+	}
+}
