@@ -1,14 +1,15 @@
 package reliability
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,7 +40,7 @@ func needBinaries(t *testing.T, bins ...string) {
 type secretService struct {
 	addr    string
 	env     []string
-	busPID  int
+	bus     *exec.Cmd
 	keyring *exec.Cmd
 }
 
@@ -70,21 +71,32 @@ func startSecretService(t *testing.T) *secretService {
 		t.Fatal(err)
 	}
 	ss := &secretService{}
-	bus := exec.Command("dbus-daemon", "--config-file="+conf, "--fork", "--print-address=1", "--print-pid=1")
-	bus.Env = append(os.Environ(), markerVar+"="+runMarker)
-	out, err := bus.Output()
+	// --nofork keeps the bus our child, so it is stopped by pid and reaped here, even
+	// under an init that reaps nothing.
+	ss.bus = exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
+	ss.bus.Env = append(os.Environ(), markerVar+"="+runMarker)
+	stdout, err := ss.bus.StdoutPipe()
 	if err != nil {
-		t.Fatalf("dbus-daemon: %v", err)
-	}
-	f := strings.Fields(string(out))
-	if len(f) != 2 {
-		t.Fatalf("dbus-daemon printed %q", out)
-	}
-	ss.addr = f[0]
-	if ss.busPID, err = strconv.Atoi(f[1]); err != nil {
 		t.Fatal(err)
 	}
+	if err := ss.bus.Start(); err != nil {
+		t.Fatalf("dbus-daemon: %v", err)
+	}
 	t.Cleanup(ss.stop(t))
+	addr := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		addr <- strings.TrimSpace(line)
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case ss.addr = <-addr:
+	case <-time.After(10 * time.Second):
+		t.Fatal("dbus-daemon printed no address within 10s")
+	}
+	if ss.addr == "" {
+		t.Fatal("dbus-daemon printed no address")
+	}
 	for _, sub := range []string{"home", "run"} {
 		os.Mkdir(filepath.Join(dir, sub), 0o700)
 	}
@@ -109,26 +121,24 @@ func startSecretService(t *testing.T) *secretService {
 	return ss
 }
 
-// stop ends both daemons and fails the test if either is still there afterwards.
+// stop ends both daemons, our children, and fails the test if either outlives its
+// signal by five seconds.
 func (ss *secretService) stop(t *testing.T) func() {
 	return func() {
-		if ss.keyring != nil && ss.keyring.Process != nil {
-			ss.keyring.Process.Kill()
-			ss.keyring.Wait()
-		}
-		syscall.Kill(ss.busPID, syscall.SIGTERM)
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(ss.busPID)))
-			if err != nil {
-				break
+		for _, c := range []*exec.Cmd{ss.keyring, ss.bus} {
+			if c == nil || c.Process == nil {
+				continue
 			}
-			if time.Now().After(deadline) {
-				t.Errorf("dbus-daemon %d is still running after SIGTERM", ss.busPID)
-				syscall.Kill(ss.busPID, syscall.SIGKILL)
-				break
+			c.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { c.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Errorf("%s (pid %d) is still running 5s after SIGTERM", c.Path, c.Process.Pid)
+				c.Process.Kill()
+				<-done
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }
