@@ -2,8 +2,11 @@ package securestore
 
 import (
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -169,7 +172,39 @@ func (s *fileStore) read(name string) (item keyring.Item, err error) {
 			err = errDamaged
 		}
 	}()
+	if err := checkIterations(filepath.Join(s.dir, name)); err != nil {
+		return keyring.Item{}, err
+	}
 	return s.ring.Get(name)
+}
+
+// maxIterations bounds the PBKDF2 work an entry may ask for. keyring writes 8192;
+// the count is read from the entry itself, so without a bound a planted entry could
+// make one read outlast any --timeout.
+const maxIterations = 8 * 8192
+
+// checkIterations refuses an entry whose JWE header asks for more PBKDF2 iterations
+// than keyring ever writes. A missing file is left to keyring to report.
+func checkIterations(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	n, _ := io.ReadFull(f, head)
+	protected, _, _ := strings.Cut(string(head[:n]), ".")
+	raw, err := base64.RawURLEncoding.DecodeString(protected)
+	if err != nil {
+		return errDamaged
+	}
+	var h struct {
+		P2C int64 `json:"p2c"`
+	}
+	if json.Unmarshal(raw, &h) != nil || h.P2C < 0 || h.P2C > maxIterations {
+		return errDamaged
+	}
+	return nil
 }
 
 // explain turns an error of keyring's file backend Get into one of ours.

@@ -4,6 +4,7 @@ package securestore
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -485,4 +486,28 @@ func FuzzFileGet(f *testing.F) {
 			t.Fatalf("unexpected kind of error: %v", err)
 		}
 	})
+}
+
+func TestPlantedEntryCannotAskForUnboundedWork(t *testing.T) {
+	dir := t.TempDir()
+	st, _, err := Open(Config{Backend: "file", FileDir: dir, Passphrase: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Set("refresh-token:p", "value"); err != nil {
+		t.Fatal(err)
+	}
+	name, _ := fileName("refresh-token:p")
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"PBES2-HS256+A128KW","enc":"A256GCM","p2c":2000000000,"p2s":"c2FsdA"}`))
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(header+".a.b.c.d"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st2, _, _ := Open(Config{Backend: "file", FileDir: dir, Passphrase: "pw"})
+	start := time.Now()
+	if _, err := st2.Get("refresh-token:p"); err == nil || !errors.Is(err, errDamaged) {
+		t.Fatalf("Get of a planted entry: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("planted entry took %v", took)
+	}
 }
