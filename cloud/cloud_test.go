@@ -40,7 +40,7 @@ func TestLookupUnknown(t *testing.T) {
 
 func TestNormalizeAuthorityHost(t *testing.T) {
 	good := map[string]string{
-		"https://127.0.0.1:8443":            "https://127.0.0.1:8443",
+		"https://127.0.0.1:8443":             "https://127.0.0.1:8443",
 		"https://Login.MicrosoftOnline.com/": "https://login.microsoftonline.com",
 	}
 	for in, want := range good {
