@@ -32,7 +32,7 @@ func buildTools(tb testing.TB) {
 			return
 		}
 		for _, name := range []string{"hello", "spawn"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(toolsDir, name), filepath.Join("testdata", name, "main.go"))
+			cmd := exec.Command("go", "build", "-o", filepath.Join(toolsDir, name), "./"+filepath.Join("testdata", name))
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				toolsErr = fmt.Errorf("build %s: %v\n%s", name, err, out)

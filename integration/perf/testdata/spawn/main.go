@@ -13,6 +13,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -23,7 +24,9 @@ func main() {
 		os.Exit(2)
 	}
 	report := os.NewFile(3, "report")
-	attr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}}
+	// Linux sends the parent-death signal when the thread that forked ends: keep to one.
+	runtime.LockOSThread()
+	attr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}, Sys: sysProcAttr()}
 	start := time.Now()
 	pid, err := syscall.ForkExec(os.Args[1], os.Args[1:], attr)
 	if err != nil {
