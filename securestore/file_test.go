@@ -4,8 +4,8 @@ package securestore
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"errors"
 	"math/rand/v2"
 	"os"
