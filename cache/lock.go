@@ -8,16 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/gofrs/flock"
 )
-
-// lockPollInterval is how often a waiting Lock tries again. Polling, rather than
-// a blocking flock(2), lets a cancelled context end the wait without leaving a
-// goroutine stuck in the kernel; the wait is for a refresh that takes a network
-// round trip, so a few milliseconds more are noise.
-const lockPollInterval = 5 * time.Millisecond
 
 func (c *Cache) lockPath(id string) string {
 	return filepath.Join(c.dir, lockDirName, id+".lock")
@@ -37,36 +30,11 @@ func (c *Cache) lockPath(id string) string {
 // only while holding the lock, and Lock checks after locking that its file is
 // still the one at the path, starting over if not; so no removal splits a lock.
 func (c *Cache) Lock(ctx context.Context, k Key) (unlock func(), err error) {
-	path := c.lockPath(k.ID())
-	madeDir := false
 	for {
-		fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|noFollow))
-		ok, err := fl.TryLockContext(ctx, lockPollInterval)
-		if errors.Is(err, fs.ErrNotExist) && !madeDir {
-			madeDir = true
-			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-				return nil, fmt.Errorf("lock cache entry: %w", err)
-			}
-			continue
+		unlock, held, err := c.Acquire(ctx, k)
+		if err != nil || held {
+			return unlock, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("lock cache entry: %w", err)
-		}
-		if !ok {
-			return nil, fmt.Errorf("lock cache entry: %w", ctx.Err())
-		}
-		if !stillLinked(fl) {
-			_ = fl.Unlock()
-			continue
-		}
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				if err := fl.Unlock(); err != nil {
-					c.logf("cache: unlock %s: %v", path, err)
-				}
-			})
-		}, nil
 	}
 }
 

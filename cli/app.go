@@ -15,6 +15,7 @@ import (
 	"github.com/pctoken/pctoken-helper/idphttp"
 	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/securestore"
+	"github.com/pctoken/pctoken-helper/settings"
 	"github.com/pctoken/pctoken-helper/token"
 )
 
@@ -30,15 +31,15 @@ type App struct {
 	NonInteractive bool
 
 	mu       sync.Mutex
-	profiles map[string]*settings
+	profiles map[string]*profileSettings
 	stores   map[string]securestore.Store
 	sessions map[string]*token.Session
 	cache    *cache.Cache
 	current  string // profile of the failing operation, for the remedy
 }
 
-// settings are a profile's effective settings: flag > environment > saved > default.
-type settings struct {
+// profileSettings are a profile's effective settings: flag > environment > saved > default.
+type profileSettings struct {
 	profile.Profile
 	saved bool
 
@@ -67,25 +68,19 @@ func (a *App) profileName(explicit string) string {
 }
 
 func (a *App) configDir() (string, error) {
-	if a.ConfigDir != "" {
-		return a.ConfigDir, nil
-	}
-	d, err := os.UserConfigDir()
+	d, err := settings.Dir(a.ConfigDir, os.UserConfigDir)
 	if err != nil {
 		return "", configError("no user config dir (%v): pass --config-dir", err)
 	}
-	return filepath.Join(d, "pctoken-helper"), nil
+	return d, nil
 }
 
 func (a *App) cacheDir() (string, error) {
-	if a.CacheDir != "" {
-		return a.CacheDir, nil
-	}
-	d, err := os.UserCacheDir()
+	d, err := settings.Dir(a.CacheDir, os.UserCacheDir)
 	if err != nil {
 		return "", configError("no user cache dir (%v): pass --cache-dir", err)
 	}
-	return filepath.Join(d, "pctoken-helper"), nil
+	return d, nil
 }
 
 func (a *App) profileDir() (profile.Dir, error) {
@@ -94,7 +89,7 @@ func (a *App) profileDir() (profile.Dir, error) {
 }
 
 // settingsFor resolves the settings of the named profile ("" = the default one).
-func (a *App) settingsFor(name string) (*settings, error) {
+func (a *App) settingsFor(name string) (*profileSettings, error) {
 	name = a.profileName(name)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -114,7 +109,7 @@ func (a *App) settingsFor(name string) (*settings, error) {
 	if err != nil && !errors.Is(err, profile.ErrNotFound) {
 		return nil, configError("%v", err)
 	}
-	s := &settings{Profile: p, saved: saved}
+	s := &profileSettings{Profile: p, saved: saved}
 	s.Name = name
 	override(&s.ClientID, a.ClientID)
 	override(&s.Cloud, a.Cloud)
@@ -132,7 +127,7 @@ func (a *App) settingsFor(name string) (*settings, error) {
 		}
 	}
 	if a.profiles == nil {
-		a.profiles = map[string]*settings{}
+		a.profiles = map[string]*profileSettings{}
 	}
 	a.profiles[name] = s
 	return s, nil
@@ -145,7 +140,7 @@ func override(dst *string, v string) {
 }
 
 // targetTenant is the tenant a get is for: explicit, else --tenant, else home.
-func (a *App) targetTenant(s *settings, explicit string) string {
+func (a *App) targetTenant(s *profileSettings, explicit string) string {
 	switch {
 	case explicit != "":
 		return explicit
@@ -157,20 +152,8 @@ func (a *App) targetTenant(s *settings, explicit string) string {
 
 // scopes resolves aliases; with none given, the first scope consented to, else
 // Partner Center's.
-func scopes(s *settings, given []string) []string {
-	var out []string
-	for _, g := range given {
-		for _, part := range strings.Fields(strings.ReplaceAll(g, ",", " ")) {
-			out = append(out, s.cloud.Scope(part))
-		}
-	}
-	if len(out) == 0 {
-		if len(s.Scopes) > 0 {
-			return []string{s.cloud.Scope(s.Scopes[0])}
-		}
-		return []string{s.cloud.DefaultScope()}
-	}
-	return out
+func scopes(s *profileSettings, given []string) []string {
+	return settings.Scopes(s.cloud, s.Scopes, given)
 }
 
 // resourceOf is the resource a scope names: what precedes the last "/" in
@@ -238,7 +221,7 @@ func refreshKey(profileName string) string { return "refresh-token:" + profileNa
 func secretKey(profileName string) string  { return "client-secret:" + profileName }
 
 // secureStore opens the store of s (once per process and store).
-func (a *App) secureStore(s *settings) (securestore.Store, string, error) {
+func (a *App) secureStore(s *profileSettings) (securestore.Store, string, error) {
 	dir := s.StoreDir
 	if dir == "" {
 		cd, err := a.configDir()
@@ -285,7 +268,7 @@ func storeError(err error) error {
 
 // refreshTokenStore is where the profile's refresh token lives: the variable in CI
 // mode, else the secure store.
-func (a *App) refreshTokenStore(s *settings) (securestore.Store, error) {
+func (a *App) refreshTokenStore(s *profileSettings) (securestore.Store, error) {
 	if rt := a.Getenv("PCTOKEN_REFRESH_TOKEN"); rt != "" {
 		return securestore.NewEnvStore(refreshKey(s.Name), rt, a.Stderr), nil
 	}
@@ -294,7 +277,7 @@ func (a *App) refreshTokenStore(s *settings) (securestore.Store, error) {
 }
 
 // credential is the app's secret or certificate; nil for a public client.
-func (a *App) credential(s *settings) (*entra.Credential, error) {
+func (a *App) credential(s *profileSettings) (*entra.Credential, error) {
 	if secret := a.Getenv("PCTOKEN_CLIENT_SECRET"); secret != "" {
 		return &entra.Credential{Secret: secret}, nil
 	}
@@ -315,7 +298,7 @@ func (a *App) credential(s *settings) (*entra.Credential, error) {
 	return nil, nil
 }
 
-func (a *App) entraApp(s *settings, cred *entra.Credential, homeTenant string) (entra.App, error) {
+func (a *App) entraApp(s *profileSettings, cred *entra.Credential, homeTenant string) (entra.App, error) {
 	if s.ClientID == "" {
 		return entra.App{}, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("profile %s has no client id: it was never consented", s.Name)}
 	}
@@ -334,7 +317,7 @@ func (a *App) entraApp(s *settings, cred *entra.Credential, homeTenant string) (
 }
 
 // session returns what redeeming s's refresh token needs, opened once per profile.
-func (a *App) session(s *settings) (*token.Session, error) {
+func (a *App) session(s *profileSettings) (*token.Session, error) {
 	a.mu.Lock()
 	if ss, ok := a.sessions[s.Name]; ok {
 		a.mu.Unlock()
@@ -385,7 +368,7 @@ func (a *App) session(s *settings) (*token.Session, error) {
 
 // recordRotation notes in the saved profile when its refresh token was last rotated,
 // which is when its 90-day inactivity window started again.
-func (a *App) recordRotation(s *settings) error {
+func (a *App) recordRotation(s *profileSettings) error {
 	if !s.saved {
 		return nil
 	}

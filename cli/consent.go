@@ -25,17 +25,8 @@ type ConsentCmd struct {
 }
 
 func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
-	s, err := a.settingsFor("")
+	s, err := a.appSettings("consent needs the application id: pass --client-id ID or set PCTOKEN_CLIENT_ID")
 	if err != nil {
-		return err
-	}
-	if s.ClientID == "" {
-		return usageError("consent needs the application id: pass --client-id ID or set PCTOKEN_CLIENT_ID")
-	}
-	if err := checkClientID(s.ClientID); err != nil {
-		return err
-	}
-	if err := checkTenant(firstOf(a.Tenant, s.HomeTenant, "organizations")); err != nil {
 		return err
 	}
 	var secret string
@@ -129,9 +120,28 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 	return app.RedeemCode(ctx, code, l.RedirectURI(), firstResource(scopeList), verifier)
 }
 
+// appSettings resolves the profile for consent or import: both need the app's id,
+// and a home tenant that can stand in the authority's path.
+func (a *App) appSettings(missingID string) (*profileSettings, error) {
+	s, err := a.settingsFor("")
+	if err != nil {
+		return nil, err
+	}
+	if s.ClientID == "" {
+		return nil, usageError("%s", missingID)
+	}
+	if err := checkClientID(s.ClientID); err != nil {
+		return nil, err
+	}
+	if err := checkTenant(firstOf(a.Tenant, s.HomeTenant, "organizations")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // consentCredential is the credential for consent: a secret just read, the variable,
 // a certificate, or a secret stored earlier for this profile.
-func (a *App) consentCredential(s *settings, secret string) (*entra.Credential, error) {
+func (a *App) consentCredential(s *profileSettings, secret string) (*entra.Credential, error) {
 	if secret != "" {
 		return &entra.Credential{Secret: secret}, nil
 	}
@@ -139,7 +149,7 @@ func (a *App) consentCredential(s *settings, secret string) (*entra.Credential, 
 }
 
 // saveConsent stores the refresh token (and secret) and saves the profile.
-func (a *App) saveConsent(s *settings, app entra.App, t entra.Token, scopeList []string, secret string) error {
+func (a *App) saveConsent(s *profileSettings, app entra.App, t entra.Token, scopeList []string, secret string) error {
 	st, used, err := a.secureStore(s)
 	if err != nil {
 		return err
@@ -184,7 +194,7 @@ func (a *App) saveConsent(s *settings, app entra.App, t entra.Token, scopeList [
 	return nil
 }
 
-func scopesOf(s *settings) []string {
+func scopesOf(s *profileSettings) []string {
 	out := make([]string, len(s.Scopes))
 	for i, sc := range s.Scopes {
 		out[i] = s.cloud.Scope(sc)
@@ -231,17 +241,8 @@ type ImportCmd struct {
 }
 
 func (c *ImportCmd) Run(ctx context.Context, a *App) error {
-	s, err := a.settingsFor("")
+	s, err := a.appSettings("import needs the application id the refresh token was issued to: pass --client-id ID")
 	if err != nil {
-		return err
-	}
-	if s.ClientID == "" {
-		return usageError("import needs the application id the refresh token was issued to: pass --client-id ID")
-	}
-	if err := checkClientID(s.ClientID); err != nil {
-		return err
-	}
-	if err := checkTenant(firstOf(a.Tenant, s.HomeTenant, "organizations")); err != nil {
 		return err
 	}
 	rt, err := readSecretLine(a.Stdin, "refresh token")

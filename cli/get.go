@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/pctoken/pctoken-helper/entra"
 	"github.com/pctoken/pctoken-helper/protocol"
+	"github.com/pctoken/pctoken-helper/settings"
 	"github.com/pctoken/pctoken-helper/token"
 )
 
@@ -33,7 +33,7 @@ type GetCmd struct {
 }
 
 // tokenRequest builds the chain's request for a profile, tenant and scopes.
-func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f TokenFlags) (token.Request, *settings, error) {
+func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f TokenFlags) (token.Request, *profileSettings, error) {
 	s, err := a.settingsFor(profileName)
 	if err != nil {
 		return token.Request{}, nil, err
@@ -217,13 +217,7 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 // would send the refresh token to another path, and an overlong one only gets an
 // unclear 400 from the identity provider.
 func checkTenant(t string) error {
-	const maxLen = 253 // the longest domain name; tenant ids are 36
-	ok := len(t) > 0 && len(t) <= maxLen && t[0] != '.' && !strings.Contains(t, "..")
-	for i := 0; ok && i < len(t); i++ {
-		c := t[i]
-		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
-	}
-	if !ok {
+	if !settings.IsTenant(t) {
 		return usageError("invalid tenant %s: want a tenant id (GUID) or a domain such as contoso.onmicrosoft.com", quoteShort(t))
 	}
 	return nil
@@ -232,16 +226,7 @@ func checkTenant(t string) error {
 // checkClientID refuses anything but a GUID: Entra's application (client) ids are
 // GUIDs, and anything else only gets an unclear answer from the identity provider.
 func checkClientID(id string) error {
-	ok := len(id) == 36
-	for i := 0; ok && i < len(id); i++ {
-		c := id[i]
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			ok = c == '-'
-		} else {
-			ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-		}
-	}
-	if !ok {
+	if !settings.IsGUID(id) {
 		return usageError("invalid client id %s: an application (client) id is a GUID such as 00000000-0000-0000-0000-000000000000", quoteShort(id))
 	}
 	return nil

@@ -144,7 +144,7 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (in input, ok b
 		}
 		if flags[idx].kind == kindScopes {
 			// kong splits on commas with backslash escapes; without a backslash that is
-			// what resolveScopes does again, so the value is kept whole.
+			// what settings.Scopes does again, so the value is kept whole.
 			// An empty value adds no scope, as kong splits it into none.
 			if strings.Contains(value, `\`) {
 				return input{}, false

@@ -34,13 +34,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/cloud"
 	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/protocol"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // Run answers args (without the program name) from the cache if it is a get the cache
@@ -97,8 +97,8 @@ func lookup(in input, profileName, tenantName string, given []string, now time.T
 	if profile.ValidName(name) != nil {
 		return protocol.Token{}, false
 	}
-	configDir, ok := dir(in.str(flagConfigDir), os.UserConfigDir)
-	if !ok {
+	configDir, err := settings.Dir(in.str(flagConfigDir), os.UserConfigDir)
+	if err != nil {
 		return protocol.Token{}, false
 	}
 	p, err := profile.Dir(filepath.Join(configDir, "profiles")).Load(name)
@@ -119,7 +119,7 @@ func lookup(in input, profileName, tenantName string, given []string, now time.T
 			return protocol.Token{}, false
 		}
 	}
-	if !isGUID(p.ClientID) || in.minValidity < 0 || in.timeout < 0 {
+	if !settings.IsGUID(p.ClientID) || in.minValidity < 0 || in.timeout < 0 {
 		return protocol.Token{}, false
 	}
 	tenant := in.str(flagTenant)
@@ -132,15 +132,15 @@ func lookup(in input, profileName, tenantName string, given []string, now time.T
 	if tenant == "" {
 		tenant = "organizations"
 	}
-	if !plainTenant(tenant) {
+	if !settings.IsTenant(tenant) {
 		return protocol.Token{}, false
 	}
-	scopes := resolveScopes(c, p.Scopes, given)
+	scopes := settings.Scopes(c, p.Scopes, given)
 	if len(scopes) != 1 {
 		return protocol.Token{}, false // several scopes: cli checks them first
 	}
-	cacheDir, ok := dir(in.str(flagCacheDir), os.UserCacheDir)
-	if !ok {
+	cacheDir, err := settings.Dir(in.str(flagCacheDir), os.UserCacheDir)
+	if err != nil {
 		return protocol.Token{}, false
 	}
 	cc, err := cache.Open(cacheDir)
@@ -161,64 +161,10 @@ func lookup(in input, profileName, tenantName string, given []string, now time.T
 	}, true
 }
 
-// isGUID and plainTenant accept what cli's checkClientID and checkTenant accept (or
-// less: where cli would refuse, Run must leave the refusal to it).
-func isGUID(id string) bool {
-	ok := len(id) == 36
-	for i := 0; ok && i < len(id); i++ {
-		c := id[i]
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			ok = c == '-'
-		} else {
-			ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-		}
-	}
-	return ok
-}
-
-func plainTenant(t string) bool {
-	ok := len(t) > 0 && len(t) <= 253 && t[0] != '.' && !strings.Contains(t, "..")
-	for i := 0; ok && i < len(t); i++ {
-		c := t[i]
-		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.'
-	}
-	return ok
-}
-
 func override(dst *string, v string) {
 	if v != "" {
 		*dst = v
 	}
-}
-
-// dir is the value of a folder flag, else the user folder's pctoken-helper.
-func dir(flag string, user func() (string, error)) (string, bool) {
-	if flag != "" {
-		return flag, true
-	}
-	d, err := user()
-	if err != nil {
-		return "", false
-	}
-	return filepath.Join(d, "pctoken-helper"), true
-}
-
-// resolveScopes is cli's scopes: aliases resolved; with none given, the first scope
-// consented to, else Partner Center's.
-func resolveScopes(c cloud.Cloud, consented, given []string) []string {
-	var out []string
-	for _, g := range given {
-		for _, part := range strings.Fields(strings.ReplaceAll(g, ",", " ")) {
-			out = append(out, c.Scope(part))
-		}
-	}
-	if len(out) == 0 {
-		if len(consented) > 0 {
-			return []string{c.Scope(consented[0])}
-		}
-		return []string{c.DefaultScope()}
-	}
-	return out
 }
 
 // write renders t as get --output does.
