@@ -177,24 +177,11 @@ func (e *env) command(ctx context.Context, extraEnv []string, name string, args 
 }
 
 // jsonToken is get's json output.
-type jsonToken struct {
-	AccessToken string   `json:"access_token"`
-	TokenType   string   `json:"token_type"`
-	ExpiresOn   int64    `json:"expires_on"`
-	ExpiresAt   string   `json:"expires_at"`
-	TenantID    string   `json:"tenant_id"`
-	Scopes      []string `json:"scopes"`
-	Profile     string   `json:"profile"`
-	Cached      bool     `json:"cached"`
-}
+type jsonToken = harness.Token
 
 func decodeToken(t testing.TB, out string) jsonToken {
 	t.Helper()
-	var tok jsonToken
-	if err := json.Unmarshal([]byte(out), &tok); err != nil {
-		t.Fatalf("get output is not JSON: %v\n%s", err, out)
-	}
-	return tok
+	return harness.DecodeToken(t, out)
 }
 
 // testCA issues server certificates that consumers trust through a PEM file.

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -9,24 +8,12 @@ import (
 	"github.com/pctoken/pctoken-helper/integration/harness"
 )
 
-type jsonToken struct {
-	AccessToken string   `json:"access_token"`
-	TokenType   string   `json:"token_type"`
-	ExpiresOn   int64    `json:"expires_on"`
-	ExpiresAt   string   `json:"expires_at"`
-	TenantID    string   `json:"tenant_id"`
-	Scopes      []string `json:"scopes"`
-	Profile     string   `json:"profile"`
-	Cached      bool     `json:"cached"`
-}
+// jsonToken is get's json output.
+type jsonToken = harness.Token
 
 func decode(t *testing.T, out string) jsonToken {
 	t.Helper()
-	var tok jsonToken
-	if err := json.Unmarshal([]byte(out), &tok); err != nil {
-		t.Fatalf("get output is not JSON: %v\n%s", err, out)
-	}
-	return tok
+	return harness.DecodeToken(t, out)
 }
 
 func TestConsentGetCacheHitAndCustomerTenant(t *testing.T) {

@@ -64,16 +64,16 @@ func TestFileStoreAcrossProcesses(t *testing.T) {
 
 func TestSecretServiceAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	ss := startSecretService(t)
+	ss := harness.StartSecretService(t)
 	e := harness.New(t)
 	e.Vars["PCTOKEN_STORE"] = "secret-service"
-	e.Vars["DBUS_SESSION_BUS_ADDRESS"] = ss.addr
+	e.Vars["DBUS_SESSION_BUS_ADDRESS"] = ss.Addr
 	delete(e.Vars, "PCTOKEN_FILE_PASSPHRASE")
 	res := e.Consent("--profile", "ss")
 	if !strings.Contains(res.Stderr, "secret-service") {
 		t.Errorf("consent summary does not name the store:\n%s", res.Stderr)
 	}
-	rt := ss.lookup(t, "refresh-token:ss")
+	rt := lookup(t, ss, "refresh-token:ss")
 	if rt == "" || !e.Sim.RefreshTokenValid(rt) {
 		t.Fatalf("the Secret Service does not hold a valid refresh token after consent")
 	}
@@ -81,7 +81,7 @@ func TestSecretServiceAcrossProcesses(t *testing.T) {
 	if first.Cached {
 		t.Fatal("first get was cached")
 	}
-	rotated := ss.lookup(t, "refresh-token:ss")
+	rotated := lookup(t, ss, "refresh-token:ss")
 	if rotated == rt || !e.Sim.RefreshTokenValid(rotated) {
 		t.Fatal("the rotated refresh token did not reach the Secret Service")
 	}
@@ -96,7 +96,7 @@ func TestSecretServiceAcrossProcesses(t *testing.T) {
 		t.Fatalf("status:\n%s", out)
 	}
 	e.MustRun("logout", "--profile", "ss")
-	if v := ss.lookup(t, "refresh-token:ss"); v != "" {
+	if v := lookup(t, ss, "refresh-token:ss"); v != "" {
 		t.Fatal("logout left the refresh token in the Secret Service")
 	}
 
@@ -106,7 +106,7 @@ func TestSecretServiceAcrossProcesses(t *testing.T) {
 	if !strings.Contains(res.Stderr, "store:       secret-service") {
 		t.Errorf("auto did not pick the Secret Service:\n%s", res.Stderr)
 	}
-	if rt := ss.lookup(t, "refresh-token:auto"); rt == "" || !e.Sim.RefreshTokenValid(rt) {
+	if rt := lookup(t, ss, "refresh-token:auto"); rt == "" || !e.Sim.RefreshTokenValid(rt) {
 		t.Fatal("auto consent did not put the refresh token in the Secret Service")
 	}
 	decode(t, e.MustRun("get", "--profile", "auto", "--scope", "graph").Stdout)

@@ -6,6 +6,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -302,4 +303,26 @@ func browserLog(kind string, status int) {
 	}
 	defer f.Close()
 	f.WriteString(kind + "=" + strconv.Itoa(status) + "\n")
+}
+
+// Token is get's json output.
+type Token struct {
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type"`
+	ExpiresOn   int64    `json:"expires_on"`
+	ExpiresAt   string   `json:"expires_at"`
+	TenantID    string   `json:"tenant_id"`
+	Scopes      []string `json:"scopes"`
+	Profile     string   `json:"profile"`
+	Cached      bool     `json:"cached"`
+}
+
+// DecodeToken parses get's json output and fails the test if it is anything else.
+func DecodeToken(t testing.TB, out string) Token {
+	t.Helper()
+	var tok Token
+	if err := json.Unmarshal([]byte(out), &tok); err != nil {
+		t.Fatalf("get output is not JSON: %v\n%s", err, out)
+	}
+	return tok
 }

@@ -21,16 +21,7 @@ import (
 )
 
 // jsonToken is get's json output.
-type jsonToken struct {
-	AccessToken string   `json:"access_token"`
-	TokenType   string   `json:"token_type"`
-	ExpiresOn   int64    `json:"expires_on"`
-	ExpiresAt   string   `json:"expires_at"`
-	TenantID    string   `json:"tenant_id"`
-	Scopes      []string `json:"scopes"`
-	Profile     string   `json:"profile"`
-	Cached      bool     `json:"cached"`
-}
+type jsonToken = harness.Token
 
 // jsonError is the error object of json output and --request answers.
 type jsonError struct {

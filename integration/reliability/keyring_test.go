@@ -1,191 +1,19 @@
 package reliability
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus"
+	"github.com/pctoken/pctoken-helper/integration/harness"
 )
-
-// needBinaries skips the test when a program is missing, except in CI (CI=true),
-// which installs them (.ci/run), where it fails.
-func needBinaries(t *testing.T, bins ...string) {
-	t.Helper()
-	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			msg := b + " is not installed (apt-get install dbus gnome-keyring libsecret-tools dbus-x11)"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-}
-
-// secretService is a private session bus with gnome-keyring on it, headless, whose
-// login collection is unlocked. Both daemons carry this run's marker and are stopped,
-// and checked gone, when the test ends.
-type secretService struct {
-	addr    string
-	env     []string
-	bus     *exec.Cmd
-	keyring *exec.Cmd
-}
-
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`
-
-func startSecretService(t *testing.T) *secretService {
-	t.Helper()
-	needBinaries(t, "dbus-daemon", "gnome-keyring-daemon", "secret-tool")
-	dir, err := os.MkdirTemp("", "pctoken-rel-ss-") // short: a unix socket path is limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	conf := filepath.Join(dir, "bus.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, filepath.Join(dir, "bus")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ss := &secretService{}
-	// --nofork keeps the bus our child, so it is stopped by pid and reaped here, even
-	// under an init that reaps nothing.
-	ss.bus = exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--print-address=1")
-	ss.bus.Env = append(os.Environ(), markerVar+"="+runMarker)
-	stdout, err := ss.bus.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ss.bus.Start(); err != nil {
-		t.Fatalf("dbus-daemon: %v", err)
-	}
-	t.Cleanup(ss.stop(t))
-	addr := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		addr <- strings.TrimSpace(line)
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case ss.addr = <-addr:
-	case <-time.After(10 * time.Second):
-		t.Fatal("dbus-daemon printed no address within 10s")
-	}
-	if ss.addr == "" {
-		t.Fatal("dbus-daemon printed no address")
-	}
-	for _, sub := range []string{"home", "run"} {
-		os.Mkdir(filepath.Join(dir, sub), 0o700)
-	}
-	ss.env = []string{
-		"DBUS_SESSION_BUS_ADDRESS=" + ss.addr,
-		"HOME=" + filepath.Join(dir, "home"),
-		"XDG_DATA_HOME=" + filepath.Join(dir, "home", "data"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "home", "config"),
-		"XDG_RUNTIME_DIR=" + filepath.Join(dir, "run"),
-		markerVar + "=" + runMarker,
-	}
-	// --foreground keeps the daemon our child, so it is stopped by its pid.
-	ss.keyring = exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
-	ss.keyring.Env = append(os.Environ(), ss.env...)
-	ss.keyring.Stdin = strings.NewReader("test-login-password")
-	if err := ss.keyring.Start(); err != nil {
-		t.Fatalf("gnome-keyring-daemon: %v", err)
-	}
-	if err := waitForLogin(ss.addr); err != nil {
-		t.Fatal(err)
-	}
-	return ss
-}
-
-// stop ends both daemons, our children, and fails the test if either outlives its
-// signal by five seconds.
-func (ss *secretService) stop(t *testing.T) func() {
-	return func() {
-		for _, c := range []*exec.Cmd{ss.keyring, ss.bus} {
-			if c == nil || c.Process == nil {
-				continue
-			}
-			c.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { c.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				t.Errorf("%s (pid %d) is still running 5s after SIGTERM", c.Path, c.Process.Pid)
-				c.Process.Kill()
-				<-done
-			}
-		}
-	}
-}
-
-// waitForLogin waits until the login collection exists and is unlocked.
-func waitForLogin(addr string) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		locked, err := loginLocked(addr)
-		if err == nil && !locked {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the login collection is not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func loginLocked(addr string) (bool, error) {
-	conn, err := dbus.Dial(addr)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close()
-	if err := conn.Auth(nil); err != nil {
-		return false, err
-	}
-	if err := conn.Hello(); err != nil {
-		return false, err
-	}
-	v, err := conn.Object("org.freedesktop.secrets", "/org/freedesktop/secrets/collection/login").
-		GetProperty("org.freedesktop.Secret.Collection.Locked")
-	if err != nil {
-		return false, err
-	}
-	locked, _ := v.Value().(bool)
-	return locked, nil
-}
-
-// lookup reads a key of the helper from the keyring with secret-tool.
-func (ss *secretService) lookup(key string) (string, error) {
-	cmd := exec.Command("secret-tool", "lookup", "service", "pctoken-helper", "key", key)
-	cmd.Env = append(os.Environ(), ss.env...)
-	out, err := cmd.Output()
-	return string(out), err
-}
 
 // TestSecretServiceStoreUnderStress runs the helper against a real Secret Service
 // (gnome-keyring on a private, headless session bus): consent, 16 concurrent forced
@@ -194,16 +22,16 @@ func (ss *secretService) lookup(key string) (string, error) {
 // file, and the daemons are gone when the test ends.
 func TestSecretServiceStoreUnderStress(t *testing.T) {
 	t.Parallel()
-	ss := startSecretService(t)
+	ss := harness.StartSecretService(t, markerVar+"="+runMarker)
 	e := newEnv(t)
-	e.Vars["DBUS_SESSION_BUS_ADDRESS"] = ss.addr
+	e.Vars["DBUS_SESSION_BUS_ADDRESS"] = ss.Addr
 	e.Vars["PCTOKEN_STORE"] = "secret-service"
 	delete(e.Vars, "PCTOKEN_FILE_PASSPHRASE")
 	e.Consent()
 	e.MustRun("get", "--scope", "graph")
 	stored := func() string {
 		t.Helper()
-		rt, err := ss.lookup("refresh-token:default")
+		rt, err := ss.Lookup("refresh-token:default")
 		if err != nil || rt == "" {
 			t.Fatalf("secret-tool finds no refresh token in the keyring: %v", err)
 		}
@@ -268,7 +96,7 @@ func TestSecretServiceStoreUnderStress(t *testing.T) {
 		return nil
 	})
 	e.MustRun("logout")
-	if v, err := ss.lookup("refresh-token:default"); err == nil && v != "" {
+	if v, err := ss.Lookup("refresh-token:default"); err == nil && v != "" {
 		t.Fatal("logout left the refresh token in the keyring")
 	}
 	t.Logf("Secret Service: 16 concurrent refreshes, %d of 40 runs killed within %s, token intact", killed, window.Round(time.Millisecond))
@@ -280,7 +108,7 @@ func TestSecretServiceStoreUnderStress(t *testing.T) {
 // or anything else behind.
 func TestNoSessionBusIsAutolaunched(t *testing.T) {
 	t.Parallel()
-	needBinaries(t, "dbus-launch", "dbus-daemon")
+	harness.NeedBinaries(t, "dbus-launch", "dbus-daemon")
 	e := newEnv(t)
 	// A marker of its own, so that processes of the tests running alongside are not
 	// taken for this one's.
