@@ -130,7 +130,22 @@ func run() error {
 		return err
 	}
 
-	step("7. status: what is stored (never a secret)")
+	step("7. git's view: git-credential answers for Azure DevOps only")
+	if _, err := d.helperStdin("protocol=https\nhost=dev.azure.com\n\n", "git-credential", "--profile", "contoso", "--scope", "azure-devops", "get"); err != nil {
+		return err
+	}
+	if _, err := d.helperStdin("protocol=https\nhost=example.com\n\n", "git-credential", "--profile", "contoso", "--scope", "azure-devops", "get"); err != nil {
+		return err
+	}
+	say("(nothing for example.com: a token never reaches a host that is not allowed)")
+
+	step("8. A batch over tenants: get --request, one JSON line per request, answered concurrently")
+	batch := fmt.Sprintf("{\"id\":1,\"profile\":\"contoso\",\"tenant\":%q,\"scopes\":[\"graph\"]}\n{\"id\":2,\"profile\":\"contoso\",\"tenant\":%q,\"scopes\":[\"arm\"]}\n", entrasim.CustomerTenantID, entrasim.CustomerTenantID)
+	if _, err := d.helperStdin(batch, "get", "--request", "-"); err != nil {
+		return err
+	}
+
+	step("9. status: what is stored (never a secret)")
 	if _, err := d.helper("status"); err != nil {
 		return err
 	}
@@ -147,11 +162,21 @@ func say(format string, args ...any) {
 // helper runs the binary, echoing the command line, its stderr, and its stdout
 // (tokens shortened).
 func (d *demo) helper(args ...string) (string, error) {
-	fmt.Printf("$ pctoken-helper %s\n", strings.Join(args, " "))
+	return d.helperStdin("", args...)
+}
+
+// helperStdin is helper with stdin.
+func (d *demo) helperStdin(stdin string, args ...string) (string, error) {
+	if stdin != "" {
+		fmt.Printf("$ printf %q | pctoken-helper %s\n", stdin, strings.Join(args, " "))
+	} else {
+		fmt.Printf("$ pctoken-helper %s\n", strings.Join(args, " "))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = d.env
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
