@@ -4,39 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pctoken/pctoken-helper/internal/testpty"
 	"golang.org/x/sys/unix"
 )
-
-// openPTY returns the two ends of a new pseudo-terminal.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return m, s
-}
 
 // TestPromptOnRealTerminal runs a child whose controlling terminal is a pty,
 // as a user's shell would: the prompt and nothing else reaches the terminal,
@@ -47,7 +23,8 @@ func TestPromptOnRealTerminal(t *testing.T) {
 	if err := openTestFile(t, dir, passphrase).Set("k", "from-the-store"); err != nil {
 		t.Fatal(err)
 	}
-	master, slave := openPTY(t)
+	pty := testpty.Open(t)
+	master, slave := pty.Master, pty.Slave
 
 	cmd := childCommand(context.Background(), "get")
 	cmd.Env = append(cmd.Env, "CHILD_BACKEND=file", "CHILD_DIR="+dir, "CHILD_PROMPT=1", "CHILD_KEY=k")

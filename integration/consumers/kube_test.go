@@ -21,6 +21,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/pctoken/pctoken-helper/integration/entrasim"
+	"github.com/pctoken/pctoken-helper/internal/testpty"
 )
 
 // aksServerApp is the AKS server application: the audience of every AKS token.
@@ -400,11 +401,11 @@ func TestKubectlInteractiveModes(t *testing.T) {
 	}
 
 	t.Run("Never", func(t *testing.T) {
-		p := openPTY(t)
+		p := testpty.Open(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		cmd := e.command(ctx, nil, "kubectl", "--kubeconfig", writeFile(t, "kc", never), "get", "--raw", "/version")
-		p.attach(cmd, true)
+		p.Attach(cmd, true)
 		start := time.Now()
 		_, stderr, code := run(t, cmd, "")
 		if code == 0 {
@@ -418,19 +419,19 @@ func TestKubectlInteractiveModes(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", want, stderr)
 			}
 		}
-		p.master.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		if b, _ := io.ReadAll(p.master); len(b) > 0 {
+		p.Master.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if b, _ := io.ReadAll(p.Master); len(b) > 0 {
 			t.Errorf("the helper wrote to the terminal: %q", b)
 		}
 	})
 
 	t.Run("IfAvailable", func(t *testing.T) {
-		p := openPTY(t)
+		p := testpty.Open(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		kc := strings.Replace(never, "interactiveMode: Never", "interactiveMode: IfAvailable", 1)
 		cmd := e.command(ctx, nil, "kubectl", "--kubeconfig", writeFile(t, "kc", kc), "get", "--raw", "/version")
-		p.attach(cmd, true)
+		p.Attach(cmd, true)
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Start(); err != nil {
@@ -442,7 +443,7 @@ func TestKubectlInteractiveModes(t *testing.T) {
 		if strings.Contains(out.String(), "Passphrase") {
 			t.Errorf("the prompt went to stdout")
 		}
-		io.WriteString(p.master, "harness-file-store-passphrase\n")
+		io.WriteString(p.Master, "harness-file-store-passphrase\n")
 		select {
 		case err := <-done:
 			if err != nil {
@@ -460,14 +461,14 @@ func TestKubectlInteractiveModes(t *testing.T) {
 }
 
 // readUntil reads the terminal until want appears.
-func readUntil(t *testing.T, p *pty, want string, limit time.Duration) string {
+func readUntil(t *testing.T, p *testpty.PTY, want string, limit time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	var seen []byte
 	buf := make([]byte, 4096)
 	for !strings.Contains(string(seen), want) {
-		p.master.SetReadDeadline(deadline)
-		n, err := p.master.Read(buf)
+		p.Master.SetReadDeadline(deadline)
+		n, err := p.Master.Read(buf)
 		seen = append(seen, buf[:n]...)
 		if err != nil {
 			t.Fatalf("terminal showed %q, waiting for %q: %v", seen, want, err)

@@ -3,8 +3,6 @@ package core
 import (
 	"bytes"
 	"context"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,30 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pctoken/pctoken-helper/integration/harness"
+	"github.com/pctoken/pctoken-helper/internal/testpty"
 )
-
-// openPTY returns the two ends of a new pseudo-terminal.
-func openPTY(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return m, s
-}
 
 // Without PCTOKEN_FILE_PASSPHRASE, in a terminal, the helper asks for the passphrase
 // on the terminal: the prompt never reaches stdout, which carries only the token, and
@@ -84,7 +60,8 @@ func TestPassphrasePromptOnTerminal(t *testing.T) {
 // wrote to stdout and stderr, what the terminal showed, and the exit code.
 func runOnTerminal(t *testing.T, e *harness.Env, answer string, args ...string) (stdout, stderr, screen string, code int) {
 	t.Helper()
-	master, slave := openPTY(t)
+	pty := testpty.Open(t)
+	master, slave := pty.Master, pty.Slave
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := e.Command(ctx, args...)
