@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -78,6 +79,11 @@ type kongExit struct{ code int }
 
 // Run runs the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) (code int) {
+	// An exported but empty PCTOKEN_VERBOSE means "not set", as for every other
+	// variable; kong would refuse it as a bool and fail every command.
+	if v, ok := os.LookupEnv("PCTOKEN_VERBOSE"); ok && strings.TrimSpace(v) == "" {
+		os.Unsetenv("PCTOKEN_VERBOSE")
+	}
 	var root Root
 	parser, err := kong.New(&root,
 		kong.Name("pctoken-helper"),

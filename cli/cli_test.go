@@ -186,3 +186,11 @@ func TestRemedyForAnUntrustedIdentityProvider(t *testing.T) {
 		t.Fatalf("remedy for an unknown CA = %q", got)
 	}
 }
+
+func TestEmptyVerboseVariableIsUnset(t *testing.T) {
+	t.Setenv("PCTOKEN_VERBOSE", "")
+	env, out, errb := testEnv("")
+	if code := Run(context.Background(), []string{"version"}, env); code != 0 || !strings.Contains(out.String(), "pctoken-helper") {
+		t.Fatalf("exit %d, stderr %q", code, errb)
+	}
+}
