@@ -7,170 +7,51 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus"
 	libsecret "github.com/gsterjov/go-libsecret"
+	"github.com/pctoken/pctoken-helper/internal/testkeyring"
 )
 
-// loginPassword unlocks the test keyring; it guards nothing.
-const loginPassword = "test-login-password"
-
-// secretServiceDaemons is a private session bus with gnome-keyring on it,
-// shared by the tests that need it and stopped by TestMain.
+// secretServiceDaemons is a real Secret Service shared by the tests that need it
+// and stopped by TestMain.
 var secretServiceDaemons struct {
-	once    sync.Once
-	missing string // a binary that is not installed
-	err     error
-	dir     string
-	addr    string
-	busPID  int
-	keyring *exec.Cmd
+	once sync.Once
+	err  error
+	d    *testkeyring.Daemons
 }
-
-// busConfig is a session bus with no service activation, so that nothing but
-// the daemons started here can appear on it.
-const busConfig = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=%s</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`
 
 // secretServiceBus starts the daemons if need be and points this process's
 // DBUS_SESSION_BUS_ADDRESS at their bus for the test. Without the binaries
 // the test is skipped, except in CI, which installs them.
 func secretServiceBus(t testing.TB) string {
 	t.Helper()
-	d := &secretServiceDaemons
-	d.once.Do(startSecretService)
-	if d.missing != "" {
-		msg := d.missing + " is not installed (apt-get install dbus gnome-keyring libsecret-tools)"
+	ss := &secretServiceDaemons
+	ss.once.Do(func() { ss.d, ss.err = testkeyring.Start() })
+	var missing *testkeyring.MissingError
+	if errors.As(ss.err, &missing) {
 		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
+			t.Fatal(missing)
 		}
-		t.Skip(msg)
+		t.Skip(missing)
 	}
-	if d.err != nil {
-		t.Fatalf("starting the Secret Service: %v", d.err)
+	if ss.err != nil {
+		t.Fatalf("starting the Secret Service: %v", ss.err)
 	}
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", d.addr)
-	return d.addr
-}
-
-func startSecretService() {
-	d := &secretServiceDaemons
-	for _, bin := range []string{"dbus-daemon", "gnome-keyring-daemon", "secret-tool"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			d.missing = bin
-			return
-		}
-	}
-	d.err = func() error {
-		dir, err := os.MkdirTemp("", "pctoken-ss-")
-		if err != nil {
-			return err
-		}
-		d.dir = dir
-		conf := filepath.Join(dir, "bus.conf")
-		if err := os.WriteFile(conf, fmt.Appendf(nil, busConfig, filepath.Join(dir, "bus")), 0o600); err != nil {
-			return err
-		}
-		out, err := exec.Command("dbus-daemon", "--config-file="+conf, "--fork", "--print-address=1", "--print-pid=1").Output()
-		if err != nil {
-			return fmt.Errorf("dbus-daemon: %w", err)
-		}
-		lines := strings.Fields(string(out))
-		if len(lines) != 2 {
-			return fmt.Errorf("dbus-daemon printed %q", out)
-		}
-		d.addr = lines[0]
-		if d.busPID, err = strconv.Atoi(lines[1]); err != nil {
-			return err
-		}
-		for _, sub := range []string{"home", "run"} {
-			if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-				return err
-			}
-		}
-		// --foreground keeps the daemon our child, so it is stopped by pid.
-		d.keyring = exec.Command("gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets")
-		d.keyring.Env = append(os.Environ(),
-			"DBUS_SESSION_BUS_ADDRESS="+d.addr,
-			"HOME="+filepath.Join(dir, "home"),
-			"XDG_DATA_HOME="+filepath.Join(dir, "home", "data"),
-			"XDG_CONFIG_HOME="+filepath.Join(dir, "home", "config"),
-			"XDG_RUNTIME_DIR="+filepath.Join(dir, "run"),
-		)
-		d.keyring.Stdin = strings.NewReader(loginPassword)
-		if err := d.keyring.Start(); err != nil {
-			return fmt.Errorf("gnome-keyring-daemon: %w", err)
-		}
-		return waitForLogin(d.addr)
-	}()
-}
-
-// waitForLogin waits until the login collection exists and is unlocked.
-func waitForLogin(addr string) error {
-	conn, err := testConn(addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		v, err := conn.Object(libsecret.DBusServiceName, libsecret.DBusPath+"/collection/login").
-			GetProperty("org.freedesktop.Secret.Collection.Locked")
-		if err == nil && v.Value() == false {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the login collection is not ready: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func testConn(addr string) (*dbus.Conn, error) {
-	conn, err := dbus.Dial(addr)
-	if err != nil {
-		return nil, err
-	}
-	if err := conn.Auth(nil); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := conn.Hello(); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return conn, nil
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", ss.d.Addr)
+	return ss.d.Addr
 }
 
 func stopSecretService() {
-	d := &secretServiceDaemons
-	if d.keyring != nil && d.keyring.Process != nil {
-		d.keyring.Process.Kill()
-		d.keyring.Wait()
-	}
-	if d.busPID > 0 {
-		syscall.Kill(d.busPID, syscall.SIGTERM)
-	}
-	if d.dir != "" {
-		os.RemoveAll(d.dir)
+	if d := secretServiceDaemons.d; d != nil {
+		if err := d.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	}
 }
 
@@ -343,7 +224,7 @@ func TestSecretServiceAuto(t *testing.T) {
 func TestSecretServiceRuntimeDirBus(t *testing.T) {
 	secretServiceBus(t)
 	runtimeDir := t.TempDir()
-	if err := os.Symlink(filepath.Join(secretServiceDaemons.dir, "bus"), filepath.Join(runtimeDir, "bus")); err != nil {
+	if err := os.Symlink(secretServiceDaemons.d.Socket, filepath.Join(runtimeDir, "bus")); err != nil {
 		t.Fatal(err)
 	}
 	os.Unsetenv("DBUS_SESSION_BUS_ADDRESS") // t.Setenv in secretServiceBus restores it
@@ -367,7 +248,7 @@ func TestSecretServiceLocked(t *testing.T) {
 	if err := s.Set("locked", "v"); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := testConn(addr)
+	conn, err := testkeyring.Conn(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,13 +292,13 @@ func unlockLogin(t *testing.T, conn *dbus.Conn) {
 	if err := service.Call("org.freedesktop.Secret.Service.OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&output, &session); err != nil {
 		t.Fatal(err)
 	}
-	secret := libsecret.Secret{Session: session, Parameters: []byte{}, Value: []byte(loginPassword), ContentType: "text/plain"}
+	secret := libsecret.Secret{Session: session, Parameters: []byte{}, Value: []byte(testkeyring.Password), ContentType: "text/plain"}
 	err := service.Call("org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface.UnlockWithMasterPassword", 0,
 		dbus.ObjectPath(libsecret.DBusPath+"/collection/login"), secret).Err
 	if err != nil {
 		t.Fatalf("unlocking login: %v", err)
 	}
-	if err := waitForLogin(secretServiceDaemons.addr); err != nil {
+	if err := testkeyring.WaitForLogin(secretServiceDaemons.d.Addr); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -501,7 +382,7 @@ func BenchmarkSecretServiceOpenGet(b *testing.B) {
 // collection.
 func searchAll(t *testing.T, attrs map[string]string) []dbus.ObjectPath {
 	t.Helper()
-	conn, err := testConn(secretServiceDaemons.addr)
+	conn, err := testkeyring.Conn(secretServiceDaemons.d.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
