@@ -12,6 +12,7 @@ import (
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/cloud"
 	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/idphttp"
 	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/securestore"
@@ -70,7 +71,7 @@ func (a *App) profileName(explicit string) string {
 func (a *App) configDir() (string, error) {
 	d, err := settings.Dir(a.ConfigDir, os.UserConfigDir)
 	if err != nil {
-		return "", configError("no user config dir (%v): pass --config-dir", err)
+		return "", configError("no user config dir (pass --config-dir): %w", err)
 	}
 	return d, nil
 }
@@ -78,7 +79,7 @@ func (a *App) configDir() (string, error) {
 func (a *App) cacheDir() (string, error) {
 	d, err := settings.Dir(a.CacheDir, os.UserCacheDir)
 	if err != nil {
-		return "", configError("no user cache dir (%v): pass --cache-dir", err)
+		return "", configError("no user cache dir (pass --cache-dir): %w", err)
 	}
 	return d, nil
 }
@@ -98,7 +99,7 @@ func (a *App) settingsFor(name string) (*profileSettings, error) {
 		return s, nil
 	}
 	if err := profile.ValidName(name); err != nil {
-		return nil, usageError("%v", err)
+		return nil, usageError("%w", err)
 	}
 	dir, err := a.profileDir()
 	if err != nil {
@@ -107,7 +108,7 @@ func (a *App) settingsFor(name string) (*profileSettings, error) {
 	p, err := dir.Load(name)
 	saved := err == nil
 	if err != nil && !errors.Is(err, profile.ErrNotFound) {
-		return nil, configError("%v", err)
+		return nil, configError("%w", err)
 	}
 	s := &profileSettings{Profile: p, saved: saved}
 	s.Name = name
@@ -118,12 +119,12 @@ func (a *App) settingsFor(name string) (*profileSettings, error) {
 	override(&s.StoreDir, a.StoreDir)
 	override(&s.ClientCertificate, a.ClientCertificate)
 	if s.cloud, err = cloud.Lookup(s.Cloud); err != nil {
-		return nil, usageError("%v", err)
+		return nil, usageError("%w", err)
 	}
 	s.authorityHost = s.cloud.LoginHost
 	if s.AuthorityHost != "" {
 		if s.authorityHost, err = cloud.NormalizeAuthorityHost(s.AuthorityHost); err != nil {
-			return nil, usageError("%v", err)
+			return nil, usageError("%w", err)
 		}
 	}
 	if a.profiles == nil {
@@ -210,7 +211,7 @@ func (a *App) openCache() (*cache.Cache, error) {
 	// The cache is the folder itself, so a --cache-dir others can write to is refused.
 	c, err := cache.Open(dir)
 	if err != nil {
-		return nil, configError("%v", err)
+		return nil, configError("%w", err)
 	}
 	c.Logf = a.logf
 	a.cache = c
@@ -258,13 +259,7 @@ func (a *App) secureStore(s *profileSettings) (securestore.Store, string, error)
 	return st, used, nil
 }
 
-func storeError(err error) error {
-	var e *entra.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return &entra.Error{Kind: entra.Configuration, Message: err.Error(), Err: err}
-}
+func storeError(err error) error { return failure.Wrap(failure.Configuration, err) }
 
 // refreshTokenStore is where the profile's refresh token lives: the variable in CI
 // mode, else the secure store.
@@ -291,7 +286,7 @@ func (a *App) credential(s *profileSettings) (*entra.Credential, error) {
 		}
 		secret, err := st.Get(secretKey(s.Name))
 		if err != nil {
-			return nil, configError("the client secret of profile %s is missing from the secure store: %v", s.Name, err)
+			return nil, configError("the client secret of profile %s is missing from the secure store: %w", s.Name, err)
 		}
 		return &entra.Credential{Secret: secret}, nil
 	}
@@ -300,7 +295,7 @@ func (a *App) credential(s *profileSettings) (*entra.Credential, error) {
 
 func (a *App) entraApp(s *profileSettings, cred *entra.Credential, homeTenant string) (entra.App, error) {
 	if s.ClientID == "" {
-		return entra.App{}, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("profile %s has no client id: it was never consented", s.Name)}
+		return entra.App{}, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("profile %s has no client id: it was never consented", s.Name)}
 	}
 	dir, err := a.cacheDir()
 	if err != nil {
@@ -325,7 +320,7 @@ func (a *App) session(s *profileSettings) (*token.Session, error) {
 	}
 	a.mu.Unlock()
 	if !s.saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
-		return nil, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("profile %s has no refresh token", s.Name)}
+		return nil, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("profile %s has no refresh token", s.Name)}
 	}
 	cred, err := a.credential(s)
 	if err != nil {
@@ -404,20 +399,20 @@ func remedyFor(err error, profileName string) string {
 	if errors.Is(err, securestore.ErrWrongPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE to the passphrase the file store was created with"
 	}
-	var e *entra.Error
+	var e *failure.Error
 	errors.As(err, &e)
-	switch entra.KindOf(err) {
-	case entra.ConsentNeeded:
+	switch failure.KindOf(err) {
+	case failure.ConsentNeeded:
 		if e != nil && e.AADSTS == "50020" {
 			// Consenting again would not help: the account has no access in that tenant.
 			return "check --tenant: the signed-in account needs access there (a GDAP relationship with a role, or a guest account)"
 		}
 		return "pctoken-helper consent --profile " + profileName
-	case entra.Transient:
+	case failure.Transient:
 		return "try again later; add -v to see each attempt"
-	case entra.Usage:
+	case failure.Usage:
 		return "pctoken-helper --help"
-	case entra.Configuration:
+	case failure.Configuration:
 		if e != nil {
 			switch e.AADSTS {
 			case "7000215", "7000222", "7000218":

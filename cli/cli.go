@@ -16,7 +16,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/pctoken/pctoken-helper/consent"
-	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/protocol"
 )
 
@@ -60,14 +60,14 @@ const (
 )
 
 func exitCode(err error) int {
-	switch entra.KindOf(err) {
-	case entra.Usage:
+	switch failure.KindOf(err) {
+	case failure.Usage:
 		return exitUsage
-	case entra.ConsentNeeded:
+	case failure.ConsentNeeded:
 		return exitConsent
-	case entra.Transient:
+	case failure.Transient:
 		return exitTransient
-	case entra.Configuration:
+	case failure.Configuration:
 		return exitConfig
 	}
 	return exitFailure
@@ -142,8 +142,8 @@ func showError(w io.Writer, err error, remedy string) {
 
 // errorObject is err as the contract's JSON error object.
 func errorObject(err error, remedy string) protocol.Error {
-	e := protocol.Error{Code: entra.KindOf(err).String(), Message: err.Error(), Remedy: remedy}
-	var ee *entra.Error
+	e := protocol.Error{Code: failure.KindOf(err).String(), Message: err.Error(), Remedy: remedy}
+	var ee *failure.Error
 	if errors.As(err, &ee) {
 		if ee.AADSTS != "" {
 			e.AADSTS = "AADSTS" + ee.AADSTS // as Microsoft writes it, and as people search for it
@@ -164,9 +164,9 @@ func version() string {
 }
 
 func usageError(format string, args ...any) error {
-	return &entra.Error{Kind: entra.Usage, Message: fmt.Sprintf(format, args...)}
+	return failure.Errorf(failure.Usage, format, args...)
 }
 
 func configError(format string, args ...any) error {
-	return &entra.Error{Kind: entra.Configuration, Message: fmt.Sprintf(format, args...)}
+	return failure.Errorf(failure.Configuration, format, args...)
 }

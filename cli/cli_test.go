@@ -13,7 +13,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 )
 
 // parse runs kong over args and returns the root, as Run does before dispatching.
@@ -145,15 +145,15 @@ func TestGetWithoutConsentExitsThreeWithTheConsentCommand(t *testing.T) {
 }
 
 func TestRemedyForATenantWithoutAccess(t *testing.T) {
-	noAccess := &entra.Error{Kind: entra.ConsentNeeded, AADSTS: "50020", Message: "no access"}
+	noAccess := &failure.Error{Kind: failure.ConsentNeeded, AADSTS: "50020", Message: "no access"}
 	if got := remedyFor(noAccess, "contoso"); !strings.Contains(got, "--tenant") || strings.Contains(got, "consent --profile") {
 		t.Fatalf("remedy for AADSTS50020 = %q: consenting again does not give access to a tenant", got)
 	}
-	public := &entra.Error{Kind: entra.Configuration, AADSTS: "700025", Message: "public"}
+	public := &failure.Error{Kind: failure.Configuration, AADSTS: "700025", Message: "public"}
 	if got := remedyFor(public, "contoso"); !strings.Contains(got, "PCTOKEN_CLIENT_SECRET") {
 		t.Fatalf("remedy for AADSTS700025 = %q", got)
 	}
-	expired := &entra.Error{Kind: entra.ConsentNeeded, AADSTS: "700082", Message: "expired"}
+	expired := &failure.Error{Kind: failure.ConsentNeeded, AADSTS: "700082", Message: "expired"}
 	if got := remedyFor(expired, "contoso"); got != "pctoken-helper consent --profile contoso" {
 		t.Fatalf("remedy for AADSTS700082 = %q", got)
 	}
@@ -170,7 +170,7 @@ func TestOneResourcePerToken(t *testing.T) {
 		}
 	}
 	two := []string{"https://management.azure.com/user_impersonation", "https://graph.microsoft.com/.default"}
-	if err := oneResource(two); entra.KindOf(err) != entra.Usage {
+	if err := oneResource(two); failure.KindOf(err) != failure.Usage {
 		t.Errorf("oneResource(%q) = %v, want a usage error", two, err)
 	}
 	got := firstResource([]string{"openid", "https://api.partnercenter.microsoft.com/user_impersonation", "https://graph.microsoft.com/.default", "https://API.partnercenter.microsoft.com/x"})
@@ -181,7 +181,7 @@ func TestOneResourcePerToken(t *testing.T) {
 }
 
 func TestRemedyForAnUntrustedIdentityProvider(t *testing.T) {
-	err := &entra.Error{Kind: entra.Configuration, Message: "cannot verify", Err: fmt.Errorf("post: %w", x509.UnknownAuthorityError{})}
+	err := &failure.Error{Kind: failure.Configuration, Message: "cannot verify", Err: fmt.Errorf("post: %w", x509.UnknownAuthorityError{})}
 	if got := remedyFor(err, "contoso"); !strings.Contains(got, "SSL_CERT_FILE") {
 		t.Fatalf("remedy for an unknown CA = %q", got)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pctoken/pctoken-helper/consent"
 	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/profile"
 )
 
@@ -70,7 +71,7 @@ func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
 func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeList []string) (entra.Token, error) {
 	l, err := consent.Listen(c.PortRange)
 	if err != nil {
-		return entra.Token{}, usageError("%v", err)
+		return entra.Token{}, usageError("%w", err)
 	}
 	defer l.Close()
 	verifier, challenge, err := consent.NewPKCE()
@@ -111,7 +112,7 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 		case errors.As(err, &ae):
 			return entra.Token{}, entra.AuthorizeError(ae.Code, ae.Description, err)
 		case errors.Is(err, context.DeadlineExceeded):
-			return entra.Token{}, &entra.Error{Kind: entra.ConsentNeeded, Message: fmt.Sprintf("consent was not completed within %s (--timeout)", c.Timeout), Err: err}
+			return entra.Token{}, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("consent was not completed within %s (--timeout)", c.Timeout), Err: err}
 		}
 		return entra.Token{}, err
 	}
@@ -156,12 +157,12 @@ func (a *App) saveConsent(s *profileSettings, app entra.App, t entra.Token, scop
 	}
 	if secret != "" {
 		if err := st.Set(secretKey(s.Name), secret); err != nil {
-			return configError("cannot store the client secret: %v", err)
+			return configError("failed to store the client secret: %w", err)
 		}
 		s.StoredSecret = true
 	}
 	if err := st.Set(refreshKey(s.Name), t.RefreshToken); err != nil {
-		return configError("cannot store the refresh token: %v", err)
+		return configError("failed to store the refresh token: %w", err)
 	}
 	now := a.Now().UTC()
 	p := s.Profile
@@ -179,7 +180,7 @@ func (a *App) saveConsent(s *profileSettings, app entra.App, t entra.Token, scop
 		return err
 	}
 	if err := dir.Save(p); err != nil {
-		return configError("%v", err)
+		return configError("%w", err)
 	}
 	a.mu.Lock()
 	delete(a.profiles, s.Name)
@@ -222,7 +223,7 @@ func readSecretLine(r io.Reader, what string) (string, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, maxSecretLine+1), 4096)
 	line, err := br.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", usageError("cannot read the %s from stdin: %v", what, err)
+		return "", usageError("cannot read the %s from stdin: %w", what, err)
 	}
 	if len(strings.TrimRight(line, "\r\n")) > maxSecretLine {
 		return "", usageError("the %s on stdin is longer than %d bytes", what, maxSecretLine)

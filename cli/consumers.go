@@ -16,7 +16,7 @@ type ExecCredentialCmd struct {
 func (e *ExecCredentialCmd) Run(ctx context.Context, a *App) error {
 	info, err := protocol.ParseExecInfo(a.Getenv("KUBERNETES_EXEC_INFO"))
 	if err != nil {
-		return usageError("KUBERNETES_EXEC_INFO: %v", err)
+		return usageError("KUBERNETES_EXEC_INFO: %w", err)
 	}
 	// kubectl marks a run where nobody can answer a prompt; then none is shown.
 	a.NonInteractive = !info.Interactive
@@ -56,7 +56,7 @@ func (g *GitCredentialCmd) Run(ctx context.Context, a *App) error {
 	}
 	req, err := protocol.ReadGitRequest(a.Stdin)
 	if err != nil {
-		return usageError("git credential request: %v", err)
+		return usageError("git credential request: %w", err)
 	}
 	if !g.allowed(req) {
 		a.logf("git-credential: host %q (protocol %q) is not allowed; answering nothing", req.Host, req.Protocol)

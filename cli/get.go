@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/protocol"
 	"github.com/pctoken/pctoken-helper/settings"
 	"github.com/pctoken/pctoken-helper/token"
@@ -39,7 +39,7 @@ func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f Tok
 		return token.Request{}, nil, err
 	}
 	if s.ClientID == "" {
-		return token.Request{}, s, &entra.Error{Kind: entra.ConsentNeeded, Message: "profile " + s.Name + " was never consented (no client id)"}
+		return token.Request{}, s, &failure.Error{Kind: failure.ConsentNeeded, Message: "profile " + s.Name + " was never consented (no client id)"}
 	}
 	if err := checkClientID(s.ClientID); err != nil {
 		return token.Request{}, s, err
@@ -90,8 +90,8 @@ func (a *App) fetch(ctx context.Context, r token.Request, timeout time.Duration)
 		defer cancel()
 	}
 	t, err := src.Token(ctx, r)
-	if err != nil && ctx.Err() != nil && entra.KindOf(err) == entra.Unexpected {
-		err = &entra.Error{Kind: entra.Transient, Message: "no token within --timeout " + timeout.String(), Err: err}
+	if err != nil && ctx.Err() != nil && failure.KindOf(err) == failure.Unexpected {
+		err = &failure.Error{Kind: failure.Transient, Message: "no token within --timeout " + timeout.String(), Err: err}
 	}
 	return t, err
 }
@@ -144,7 +144,7 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 	if g.Request != "-" {
 		f, err := os.Open(g.Request)
 		if err != nil {
-			return usageError("cannot read requests: %v", err)
+			return usageError("failed to read requests: %w", err)
 		}
 		defer f.Close()
 		in = f
@@ -175,10 +175,10 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 		if err != nil {
 			var re *protocol.RequestError
 			if errors.As(err, &re) {
-				answerErr(re.ID, usageError("request line %d: %v", re.Line, re.Err), a.profileName(""))
+				answerErr(re.ID, usageError("request line %d: %w", re.Line, re.Err), a.profileName(""))
 				continue
 			}
-			answerErr(nil, usageError("cannot read requests: %v", err), a.profileName(""))
+			answerErr(nil, usageError("failed to read requests: %w", err), a.profileName(""))
 			break
 		}
 		flags := g.TokenFlags

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pctoken/pctoken-helper/cache"
-	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/profile"
 )
 
@@ -51,7 +51,7 @@ func (s *StatusCmd) Run(a *App) error {
 	}
 	names, err := dir.List()
 	if err != nil {
-		return configError("%v", err)
+		return configError("%w", err)
 	}
 	var entries []cache.Entry
 	if c, err := a.openCache(); err == nil {
@@ -155,10 +155,10 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 			return err
 		}
 		if names, err = dir.List(); err != nil {
-			return configError("%v", err)
+			return configError("%w", err)
 		}
 		if len(names) == 0 {
-			return &entra.Error{Kind: entra.ConsentNeeded, Message: "no saved profiles to renew"}
+			return &failure.Error{Kind: failure.ConsentNeeded, Message: "no saved profiles to renew"}
 		}
 	}
 	var worst error
@@ -202,7 +202,7 @@ func (l *LogoutCmd) Run(a *App) error {
 	names := []string{a.profileName("")}
 	if l.All {
 		if names, err = dir.List(); err != nil {
-			return configError("%v", err)
+			return configError("%w", err)
 		}
 	}
 	var errs []error
@@ -237,10 +237,10 @@ func (a *App) logout(dir profile.Dir, name string) error {
 			return err
 		}
 		if err := st.Remove(refreshKey(name)); err != nil {
-			return configError("cannot remove the refresh token of %s: %v", name, err)
+			return configError("failed to remove the refresh token of %s: %w", name, err)
 		}
 		if err := st.Remove(secretKey(name)); err != nil {
-			return configError("cannot remove the client secret of %s: %v", name, err)
+			return configError("failed to remove the client secret of %s: %w", name, err)
 		}
 	}
 	if c, err := a.openCache(); err == nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/pctoken/pctoken-helper/failure"
 )
 
 // AuthCodeURL is the authorize URL for the consent step. MSAL's own AuthCodeURL adds no
@@ -55,7 +57,7 @@ func (a App) RedeemCode(ctx context.Context, code, redirectURI string, scopes []
 // identity provider's message with the code and the URL to open.
 func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message string)) (Token, error) {
 	if a.Credential != nil {
-		return Token{}, &Error{Kind: Usage, Message: "the device-code flow is for public clients: drop the client secret or certificate, or use --flow auth-code"}
+		return Token{}, &failure.Error{Kind: failure.Usage, Message: "the device-code flow is for public clients: drop the client secret or certificate, or use --flow auth-code"}
 	}
 	c := &rtCache{}
 	client, err := a.client(c)
@@ -71,7 +73,7 @@ func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message 
 	res, err := dc.AuthenticationResult(ctx)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return Token{}, &Error{Kind: ConsentNeeded, Message: "the device code was not used within the timeout", Err: err}
+			return Token{}, &failure.Error{Kind: failure.ConsentNeeded, Message: "the device code was not used within the timeout", Err: err}
 		}
 		return Token{}, Classify(err)
 	}
@@ -80,12 +82,12 @@ func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message 
 
 func (a App) consented(res public.AuthResult, c *rtCache) (Token, error) {
 	if res.Account.HomeAccountID == "" {
-		return Token{}, &Error{Kind: Unexpected, Message: "the identity provider returned no account", Err: errNoAccount}
+		return Token{}, &failure.Error{Kind: failure.Unexpected, Message: "the identity provider returned no account", Err: errNoAccount}
 	}
 	t := tokenFrom(res)
 	t.RefreshToken = c.rotated("")
 	if t.RefreshToken == "" {
-		return Token{}, &Error{Kind: Configuration, Message: "the identity provider returned no refresh token: is offline_access allowed for the app?"}
+		return Token{}, &failure.Error{Kind: failure.Configuration, Message: "the identity provider returned no refresh token: is offline_access allowed for the app?"}
 	}
 	return t, nil
 }

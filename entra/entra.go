@@ -27,6 +27,8 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
+
+	"github.com/pctoken/pctoken-helper/failure"
 )
 
 // App is an application registration as the helper uses it.
@@ -55,7 +57,7 @@ type Credential struct {
 func LoadCertificate(path string) (*Credential, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &Error{Kind: Configuration, Message: fmt.Sprintf("cannot read client certificate: %v", err)}
+		return nil, failure.Errorf(failure.Configuration, "failed to read the client certificate: %w", err)
 	}
 	if _, _, err := parseCert(b); err != nil {
 		return nil, err
@@ -66,7 +68,7 @@ func LoadCertificate(path string) (*Credential, error) {
 func parseCert(pem []byte) ([]*x509.Certificate, crypto.PrivateKey, error) {
 	certs, key, err := confidential.CertFromPEM(pem, "")
 	if err != nil {
-		return nil, nil, &Error{Kind: Configuration, Message: "the client certificate file must be a PEM holding the certificate and its unencrypted private key: " + err.Error()}
+		return nil, nil, failure.Errorf(failure.Configuration, "the client certificate file must be a PEM holding the certificate and its unencrypted private key: %w", err)
 	}
 	return certs, key, nil
 }
@@ -116,7 +118,7 @@ const importAccountID = "00000000-0000-0000-0000-000000000000.00000000-0000-0000
 func (a App) Redeem(ctx context.Context, refreshToken string, acct Account, tenant string, scopes []string) (Token, error) {
 	scopes = ResourceScopes(scopes)
 	if len(scopes) == 0 {
-		return Token{}, &Error{Kind: Usage, Message: "no resource scope to request"}
+		return Token{}, &failure.Error{Kind: failure.Usage, Message: "no resource scope to request"}
 	}
 	env, err := a.environment()
 	if err != nil {
@@ -139,7 +141,7 @@ func (a App) Redeem(ctx context.Context, refreshToken string, acct Account, tena
 	// MSAL may answer a user request with an app-only token (see the package doc);
 	// such a token must never be handed out as the user's.
 	if res.Account.HomeAccountID == "" {
-		return Token{}, &Error{Kind: Unexpected, Message: "the identity provider returned a token without a user account"}
+		return Token{}, &failure.Error{Kind: failure.Unexpected, Message: "the identity provider returned a token without a user account"}
 	}
 	t := tokenFrom(res)
 	t.RefreshToken = c.rotated(refreshToken)
@@ -206,7 +208,7 @@ func accessTokenClaims(token string) jwtClaims {
 func (a App) environment() (string, error) {
 	u, err := url.Parse(a.AuthorityHost)
 	if err != nil || u.Host == "" {
-		return "", &Error{Kind: Configuration, Message: fmt.Sprintf("invalid authority host %q", a.AuthorityHost)}
+		return "", &failure.Error{Kind: failure.Configuration, Message: fmt.Sprintf("invalid authority host %q", a.AuthorityHost)}
 	}
 	return strings.ToLower(u.Host), nil
 }
@@ -228,7 +230,7 @@ type msalClient interface {
 
 func (a App) client(c *rtCache) (msalClient, error) {
 	if a.ClientID == "" {
-		return nil, &Error{Kind: Configuration, Message: "no client id: pass --client-id or set PCTOKEN_CLIENT_ID"}
+		return nil, &failure.Error{Kind: failure.Configuration, Message: "no client id: pass --client-id or set PCTOKEN_CLIENT_ID"}
 	}
 	httpClient := a.HTTPClient
 	if httpClient == nil {
@@ -241,7 +243,7 @@ func (a App) client(c *rtCache) (msalClient, error) {
 			public.WithHTTPClient(httpClient),
 			public.WithInstanceDiscovery(a.InstanceDiscovery))
 		if err != nil {
-			return nil, &Error{Kind: Configuration, Message: "cannot set up the public client: " + err.Error()}
+			return nil, failure.Errorf(failure.Configuration, "failed to set up the public client: %w", err)
 		}
 		return publicClient{p}, nil
 	}
@@ -257,7 +259,7 @@ func (a App) client(c *rtCache) (msalClient, error) {
 		cred, err = confidential.NewCredFromSecret(a.Credential.Secret)
 	}
 	if err != nil {
-		return nil, &Error{Kind: Configuration, Message: "invalid client credential: " + err.Error()}
+		return nil, failure.Errorf(failure.Configuration, "invalid client credential: %w", err)
 	}
 	cc, err := confidential.New(a.authority(), a.ClientID, cred,
 		confidential.WithCache(c),
@@ -265,7 +267,7 @@ func (a App) client(c *rtCache) (msalClient, error) {
 		confidential.WithInstanceDiscovery(a.InstanceDiscovery),
 		confidential.WithX5C())
 	if err != nil {
-		return nil, &Error{Kind: Configuration, Message: "cannot set up the confidential client: " + err.Error()}
+		return nil, failure.Errorf(failure.Configuration, "failed to set up the confidential client: %w", err)
 	}
 	return confidentialClient{cc}, nil
 }

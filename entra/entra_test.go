@@ -14,6 +14,7 @@ import (
 
 	"github.com/pctoken/pctoken-helper/consent"
 	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/integration/entrasim"
 )
 
@@ -83,7 +84,7 @@ func TestRedeemRotatesAndReachesCustomerTenants(t *testing.T) {
 		}
 	}
 	// Strict rotation: only the newest refresh token works now.
-	if _, err := a.Redeem(ctx(t), c.RefreshToken, c.Account, "", []string{graph}); entra.KindOf(err) != entra.ConsentNeeded {
+	if _, err := a.Redeem(ctx(t), c.RefreshToken, c.Account, "", []string{graph}); failure.KindOf(err) != failure.ConsentNeeded {
 		t.Fatalf("stale refresh token: %v", err)
 	}
 	cust, err := a.Redeem(ctx(t), home.RefreshToken, c.Account, entrasim.CustomerTenantID, []string{graph})
@@ -163,9 +164,9 @@ func TestFailuresAreClassified(t *testing.T) {
 		_, err := a.Redeem(ctx(t), c.RefreshToken, c.Account, tenant, []string{graph})
 		return err
 	}
-	check := func(name string, err error, kind entra.Kind, aadsts string) {
+	check := func(name string, err error, kind failure.Kind, aadsts string) {
 		t.Helper()
-		var e *entra.Error
+		var e *failure.Error
 		if !errors.As(err, &e) || e.Kind != kind || e.AADSTS != aadsts {
 			t.Errorf("%s: got %#v, want kind %v AADSTS%s", name, err, kind, aadsts)
 		}
@@ -173,23 +174,23 @@ func TestFailuresAreClassified(t *testing.T) {
 			t.Errorf("%s: the error shows the refresh token", name)
 		}
 	}
-	check("unknown tenant", redeem(pub, "0f1e2d3c-0000-4000-8000-0000000000ff"), entra.Configuration, "90002")
-	check("client mismatch", redeem(app(sim, entrasim.ConfidentialClientID, &entra.Credential{Secret: entrasim.ClientSecret}), ""), entra.Configuration, "700007")
-	check("bad secret", redeem(app(sim, entrasim.ConfidentialClientID, &entra.Credential{Secret: "wrong"}), ""), entra.Configuration, "7000215")
+	check("unknown tenant", redeem(pub, "0f1e2d3c-0000-4000-8000-0000000000ff"), failure.Configuration, "90002")
+	check("client mismatch", redeem(app(sim, entrasim.ConfidentialClientID, &entra.Credential{Secret: entrasim.ClientSecret}), ""), failure.Configuration, "700007")
+	check("bad secret", redeem(app(sim, entrasim.ConfidentialClientID, &entra.Credential{Secret: "wrong"}), ""), failure.Configuration, "7000215")
 
 	sim.FailNext(1, http.StatusServiceUnavailable)
-	if err := redeem(pub, ""); entra.KindOf(err) != entra.Transient {
+	if err := redeem(pub, ""); failure.KindOf(err) != failure.Transient {
 		t.Errorf("503: %v", err)
 	}
 
 	sim.RequireMFA(true)
-	check("mfa", redeem(pub, ""), entra.ConsentNeeded, "50076")
+	check("mfa", redeem(pub, ""), failure.ConsentNeeded, "50076")
 	sim.RequireMFA(false)
 	sim.ExpireRefreshTokens()
-	check("expired", redeem(pub, ""), entra.ConsentNeeded, "700082")
+	check("expired", redeem(pub, ""), failure.ConsentNeeded, "700082")
 	c = consented(t, sim)
 	sim.RevokeRefreshTokens()
-	check("revoked", redeem(pub, ""), entra.ConsentNeeded, "50173")
+	check("revoked", redeem(pub, ""), failure.ConsentNeeded, "50173")
 }
 
 func TestHangingIdentityProviderEndsAsTransient(t *testing.T) {
@@ -200,7 +201,7 @@ func TestHangingIdentityProviderEndsAsTransient(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := app(sim, entrasim.PublicClientID, nil).Redeem(short, c.RefreshToken, c.Account, "", []string{graph})
-	if entra.KindOf(err) != entra.Transient {
+	if failure.KindOf(err) != failure.Transient {
 		t.Fatalf("hang: %v", err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
@@ -211,7 +212,7 @@ func TestHangingIdentityProviderEndsAsTransient(t *testing.T) {
 func TestDeviceCodeIsForPublicClients(t *testing.T) {
 	sim := startSim(t)
 	_, err := app(sim, entrasim.ConfidentialClientID, &entra.Credential{Secret: entrasim.ClientSecret}).DeviceCode(ctx(t), []string{graph}, func(string) {})
-	if entra.KindOf(err) != entra.Usage {
+	if failure.KindOf(err) != failure.Usage {
 		t.Fatalf("device code with a secret: %v", err)
 	}
 }
@@ -227,11 +228,11 @@ func FuzzClassify(f *testing.F) {
 			Resp: &http.Response{StatusCode: status, Body: io.NopCloser(bytes.NewReader(body))},
 			Err:  errors.New("http call failed"),
 		})
-		var e *entra.Error
+		var e *failure.Error
 		if !errors.As(err, &e) || e.Message == "" {
 			t.Fatalf("unclassified: %#v", err)
 		}
-		if status >= 500 && status < 600 && e.AADSTS == "" && e.Kind != entra.Transient {
+		if status >= 500 && status < 600 && e.AADSTS == "" && e.Kind != failure.Transient {
 			t.Fatalf("status %d classified %v", status, e.Kind)
 		}
 	})
@@ -242,8 +243,8 @@ func TestUntrustedCertificateIsConfigurationAndSaysWhy(t *testing.T) {
 	a := app(sim, entrasim.PublicClientID, nil)
 	a.HTTPClient = &http.Client{} // the system store, which does not hold the simulator's CA
 	_, err := a.Redeem(ctx(t), "unused-refresh-token", entra.Account{}, "", []string{graph})
-	if entra.KindOf(err) != entra.Configuration {
-		t.Fatalf("untrusted certificate: %v (kind %v)", err, entra.KindOf(err))
+	if failure.KindOf(err) != failure.Configuration {
+		t.Fatalf("untrusted certificate: %v (kind %v)", err, failure.KindOf(err))
 	}
 	if msg := err.Error(); !strings.Contains(msg, "x509:") || strings.Contains(msg, "\n") {
 		t.Fatalf("the message should give the TLS reason on one line: %q", msg)

@@ -16,94 +16,42 @@ import (
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/idphttp"
 )
 
-// Kind is what a caller does about a failure; each maps to one exit code.
-type Kind int
-
-const (
-	Unexpected    Kind = iota // exit 1
-	Usage                     // exit 2: bad input
-	ConsentNeeded             // exit 3: a person must run consent again
-	Transient                 // exit 4: try again later
-	Configuration             // exit 5: fix the app, secret, certificate or tenant
-)
-
-func (k Kind) String() string {
-	switch k {
-	case Usage:
-		return "bad_input"
-	case ConsentNeeded:
-		return "consent_required"
-	case Transient:
-		return "transient"
-	case Configuration:
-		return "configuration"
-	}
-	return "internal"
-}
-
-// Error is a classified failure. Message is plain text for a person and never holds a
-// secret; AADSTS is Entra's code when it sent one.
-type Error struct {
-	Kind    Kind
-	OAuth   string // the OAuth error, e.g. invalid_grant
-	AADSTS  string // e.g. "700082"
-	Message string
-	Err     error
-}
-
-func (e *Error) Error() string {
-	if e.AADSTS != "" {
-		return fmt.Sprintf("%s (AADSTS%s)", e.Message, e.AADSTS)
-	}
-	return e.Message
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// KindOf returns the kind of err, Unexpected when it carries none.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return Unexpected
-}
-
 // aadsts tells, per Entra error code, what happened and what it means for the caller.
 var aadsts = map[int]struct {
-	kind Kind
+	kind failure.Kind
 	msg  string
 }{
-	700082:  {ConsentNeeded, "the refresh token expired after 90 days without use"},
-	50173:   {ConsentNeeded, "the refresh token was revoked (password change or an administrator's revocation)"},
-	70043:   {ConsentNeeded, "the refresh token expired under a sign-in frequency policy"},
-	50076:   {ConsentNeeded, "multi-factor authentication is required"},
-	50078:   {ConsentNeeded, "the multi-factor authentication of the sign-in expired"},
-	50079:   {ConsentNeeded, "the user must enrol in multi-factor authentication"},
-	65001:   {ConsentNeeded, "the app has no consent for the requested scope"},
-	70008:   {ConsentNeeded, "the refresh token or authorization code expired"},
-	54005:   {ConsentNeeded, "the authorization code was already redeemed"},
-	7000215: {Configuration, "the client secret is invalid"},
-	7000222: {Configuration, "the client secret has expired"},
-	700016:  {Configuration, "the application was not found in the tenant (wrong client id or tenant)"},
-	90002:   {Configuration, "the tenant was not found"},
-	700007:  {Configuration, "the refresh token was issued to another application (client id mismatch)"},
-	700027:  {Configuration, "the client certificate is not registered for the app or its assertion is invalid"},
-	7000218: {Configuration, "the app is confidential: it needs a client secret or certificate"},
-	700025:  {Configuration, "the app is public: a client secret or certificate must not be sent"},
+	700082:  {failure.ConsentNeeded, "the refresh token expired after 90 days without use"},
+	50173:   {failure.ConsentNeeded, "the refresh token was revoked (password change or an administrator's revocation)"},
+	70043:   {failure.ConsentNeeded, "the refresh token expired under a sign-in frequency policy"},
+	50076:   {failure.ConsentNeeded, "multi-factor authentication is required"},
+	50078:   {failure.ConsentNeeded, "the multi-factor authentication of the sign-in expired"},
+	50079:   {failure.ConsentNeeded, "the user must enrol in multi-factor authentication"},
+	65001:   {failure.ConsentNeeded, "the app has no consent for the requested scope"},
+	70008:   {failure.ConsentNeeded, "the refresh token or authorization code expired"},
+	54005:   {failure.ConsentNeeded, "the authorization code was already redeemed"},
+	7000215: {failure.Configuration, "the client secret is invalid"},
+	7000222: {failure.Configuration, "the client secret has expired"},
+	700016:  {failure.Configuration, "the application was not found in the tenant (wrong client id or tenant)"},
+	90002:   {failure.Configuration, "the tenant was not found"},
+	700007:  {failure.Configuration, "the refresh token was issued to another application (client id mismatch)"},
+	700027:  {failure.Configuration, "the client certificate is not registered for the app or its assertion is invalid"},
+	7000218: {failure.Configuration, "the app is confidential: it needs a client secret or certificate"},
+	700025:  {failure.Configuration, "the app is public: a client secret or certificate must not be sent"},
 }
 
-// Classify turns an MSAL or transport error into an *Error. Entra's error JSON is read
+// Classify turns an MSAL or transport error into an *failure.Error. Entra's error JSON is read
 // from the response body; the branch is taken on `error` and `error_codes`, never on
 // the description text.
 func Classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var done *Error
+	var done *failure.Error
 	if errors.As(err, &done) {
 		return err
 	}
@@ -112,7 +60,7 @@ func Classify(err error) error {
 		return classifyResponse(call.Resp, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return &Error{Kind: Transient, Message: "the identity provider did not answer in time", Err: err}
+		return &failure.Error{Kind: failure.Transient, Message: "the identity provider did not answer in time", Err: err}
 	}
 	var unknownCA x509.UnknownAuthorityError
 	var verify *tls.CertificateVerificationError
@@ -128,16 +76,16 @@ func Classify(err error) error {
 		case hostname.Certificate != nil:
 			reason = hostname.Error()
 		}
-		return &Error{Kind: Configuration, Message: "cannot verify the identity provider's TLS certificate (SSL_CERT_FILE and SSL_CERT_DIR name extra trusted CAs): " + reason, Err: err}
+		return &failure.Error{Kind: failure.Configuration, Message: "cannot verify the identity provider's TLS certificate (SSL_CERT_FILE and SSL_CERT_DIR name extra trusted CAs): " + reason, Err: err}
 	}
 	var netErr net.Error
 	if idphttp.IsTransient(err) || errors.As(err, &netErr) || isConnError(err) {
-		return &Error{Kind: Transient, Message: "cannot reach the identity provider: " + connReason(err), Err: err}
+		return &failure.Error{Kind: failure.Transient, Message: "cannot reach the identity provider: " + connReason(err), Err: err}
 	}
 	if strings.Contains(err.Error(), "declined scopes") {
-		return &Error{Kind: ConsentNeeded, Message: "the identity provider did not grant every requested scope", Err: err}
+		return &failure.Error{Kind: failure.ConsentNeeded, Message: "the identity provider did not grant every requested scope", Err: err}
 	}
-	return &Error{Kind: Unexpected, Message: firstLine(err.Error()), Err: err}
+	return &failure.Error{Kind: failure.Unexpected, Message: firstLine(err.Error()), Err: err}
 }
 
 type entraError struct {
@@ -153,7 +101,7 @@ func classifyResponse(resp *http.Response, err error) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		_ = json.Unmarshal(b, &body)
 	}
-	e := &Error{Kind: Unexpected, OAuth: body.Error, Err: err}
+	e := &failure.Error{Kind: failure.Unexpected, OAuth: body.Error, Err: err}
 	if len(body.ErrorCodes) > 0 {
 		e.AADSTS = strconv.Itoa(body.ErrorCodes[0])
 		if known, ok := aadsts[body.ErrorCodes[0]]; ok {
@@ -164,11 +112,11 @@ func classifyResponse(resp *http.Response, err error) error {
 	e.Message = describe(body, resp.StatusCode)
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || body.Error == "temporarily_unavailable":
-		e.Kind = Transient
+		e.Kind = failure.Transient
 	case body.Error == "invalid_grant" || body.Error == "interaction_required" || body.Error == "consent_required":
-		e.Kind = ConsentNeeded
+		e.Kind = failure.ConsentNeeded
 	case body.Error == "invalid_client" || body.Error == "unauthorized_client":
-		e.Kind = Configuration
+		e.Kind = failure.Configuration
 	}
 	return e
 }
@@ -178,8 +126,8 @@ func classifyResponse(resp *http.Response, err error) error {
 // error_codes, so the AADSTS code is read from the description's "AADSTSnnnn: "
 // prefix, the only place Entra puts it there. Unknown codes fall back on the OAuth
 // error; anything else (access_denied, a declined consent) needs consent again.
-func AuthorizeError(oauthErr, description string, err error) *Error {
-	e := &Error{Kind: ConsentNeeded, OAuth: oauthErr, Err: err}
+func AuthorizeError(oauthErr, description string, err error) *failure.Error {
+	e := &failure.Error{Kind: failure.ConsentNeeded, OAuth: oauthErr, Err: err}
 	d := firstLine(description)
 	if prefix, rest, ok := strings.Cut(d, ": "); ok && strings.HasPrefix(prefix, "AADSTS") {
 		if n, convErr := strconv.Atoi(strings.TrimPrefix(prefix, "AADSTS")); convErr == nil && n > 0 {
@@ -193,9 +141,9 @@ func AuthorizeError(oauthErr, description string, err error) *Error {
 	}
 	switch oauthErr {
 	case "invalid_client", "unauthorized_client":
-		e.Kind = Configuration
+		e.Kind = failure.Configuration
 	case "temporarily_unavailable", "server_error":
-		e.Kind = Transient
+		e.Kind = failure.Transient
 	}
 	if d == "" {
 		d = oauthErr

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/pctoken/pctoken-helper/cache"
-	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 )
 
 // Cached answers from the access-token cache while a token is valid for at least the
@@ -28,7 +28,7 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 	}
 	unlock, stored, err := c.lock(ctx, key, r)
 	if err != nil {
-		return Token{}, &entra.Error{Kind: entra.Transient, Message: "gave up waiting for another pctoken-helper refreshing the same token", Err: err}
+		return Token{}, &failure.Error{Kind: failure.Transient, Message: "gave up waiting for another pctoken-helper refreshing the same token", Err: err}
 	}
 	if stored != nil {
 		return fromEntry(*stored), nil
@@ -44,7 +44,7 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 	if err != nil {
 		// A still-valid token rides out an outage, but not when the caller demanded a
 		// redemption (--force-refresh, renew): that caller must learn it did not happen.
-		if entra.KindOf(err) == entra.Transient && havePrev && !r.ForceRefresh && prev.ExpiresOn.After(c.Now()) {
+		if failure.KindOf(err) == failure.Transient && havePrev && !r.ForceRefresh && prev.ExpiresOn.After(c.Now()) {
 			c.warn("refresh failed (%v); returning the cached token, valid until %s", err, prev.ExpiresOn.UTC().Format(time.RFC3339))
 			return fromEntry(prev), nil
 		}

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/securestore"
 )
 
@@ -50,11 +50,11 @@ func (h *RefreshToken) Get() (string, error) {
 	}
 	v, err := h.Store.Get(h.Key)
 	if errors.Is(err, securestore.ErrNotFound) || (err == nil && v == "") {
-		return "", &entra.Error{Kind: entra.ConsentNeeded, Message: "no refresh token is stored for profile " + h.Profile, Err: err}
+		return "", &failure.Error{Kind: failure.ConsentNeeded, Message: "no refresh token is stored for profile " + h.Profile, Err: err}
 	}
 	if err != nil {
 		// No passphrase, a wrong one, a locked keyring: the user's setup, not a bug.
-		return "", &entra.Error{Kind: entra.Configuration, Message: err.Error(), Err: err}
+		return "", failure.Wrap(failure.Configuration, err)
 	}
 	h.value, h.loaded = v, true
 	return v, nil

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pctoken/pctoken-helper/cache"
-	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/securestore"
 )
 
@@ -76,23 +76,23 @@ func TestTransientFailureFallsBackToAValidCachedToken(t *testing.T) {
 	chain.Warn = func(f string, a ...any) { warned = fmt.Sprintf(f, a...) }
 	first, _ := chain.Token(context.Background(), request())
 	now = now.Add(58 * time.Minute) // 2 minutes left: stale, but valid
-	src.err = &entra.Error{Kind: entra.Transient, Message: "503"}
+	src.err = &failure.Error{Kind: failure.Transient, Message: "503"}
 	got, err := chain.Token(context.Background(), request())
 	if err != nil || got.AccessToken != first.AccessToken || warned == "" {
 		t.Fatalf("fallback: %+v %v, warning %q", got, err, warned)
 	}
 	forced := request()
 	forced.ForceRefresh = true // renew and --force-refresh must report the failed redemption
-	if got, err := chain.Token(context.Background(), forced); entra.KindOf(err) != entra.Transient {
+	if got, err := chain.Token(context.Background(), forced); failure.KindOf(err) != failure.Transient {
 		t.Fatalf("force refresh fell back to the cached token: %+v %v", got, err)
 	}
-	src.err = &entra.Error{Kind: entra.ConsentNeeded, Message: "expired"}
-	if _, err := chain.Token(context.Background(), request()); entra.KindOf(err) != entra.ConsentNeeded {
+	src.err = &failure.Error{Kind: failure.ConsentNeeded, Message: "expired"}
+	if _, err := chain.Token(context.Background(), request()); failure.KindOf(err) != failure.ConsentNeeded {
 		t.Fatalf("consent errors must not fall back: %v", err)
 	}
 	now = now.Add(3 * time.Minute) // expired: nothing to fall back to
-	src.err = &entra.Error{Kind: entra.Transient, Message: "503"}
-	if _, err := chain.Token(context.Background(), request()); entra.KindOf(err) != entra.Transient {
+	src.err = &failure.Error{Kind: failure.Transient, Message: "503"}
+	if _, err := chain.Token(context.Background(), request()); failure.KindOf(err) != failure.Transient {
 		t.Fatalf("expired token returned on failure: %v", err)
 	}
 }
@@ -184,8 +184,8 @@ func TestRotationsCoalesceAndTheNewestIsSaved(t *testing.T) {
 func TestMissingRefreshTokenMeansConsent(t *testing.T) {
 	h := &RefreshToken{Store: &memStore{values: map[string]string{}}, Key: "rt", Profile: "contoso"}
 	_, err := h.Get()
-	var e *entra.Error
-	if !errors.As(err, &e) || e.Kind != entra.ConsentNeeded {
+	var e *failure.Error
+	if !errors.As(err, &e) || e.Kind != failure.ConsentNeeded {
 		t.Fatalf("Get of a missing token: %v", err)
 	}
 }
@@ -200,7 +200,7 @@ func (failingStore) Remove(string) error        { return nil }
 func TestUnreadableStoreIsConfiguration(t *testing.T) {
 	h := &RefreshToken{Store: failingStore{}, Key: "rt", Profile: "contoso"}
 	_, err := h.Get()
-	if entra.KindOf(err) != entra.Configuration || !errors.Is(err, securestore.ErrNoPassphrase) {
-		t.Fatalf("Get from an unreadable store: %v (kind %v)", err, entra.KindOf(err))
+	if failure.KindOf(err) != failure.Configuration || !errors.Is(err, securestore.ErrNoPassphrase) {
+		t.Fatalf("Get from an unreadable store: %v (kind %v)", err, failure.KindOf(err))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
 	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 )
 
 // The token responses and error bodies below are what the identity provider sends:
@@ -96,11 +97,11 @@ func FuzzClassify(f *testing.F) {
 		req, _ := http.NewRequest(http.MethodPost, "https://"+fuzzHost+"/"+fuzzTenant+"/oauth2/v2.0/token", nil)
 		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body)), Request: req}
 		err := entra.Classify(msalerrors.CallErr{Req: req, Resp: resp, Err: errors.New("http call failed")})
-		var e *entra.Error
+		var e *failure.Error
 		if !errors.As(err, &e) {
-			t.Fatalf("Classify returned %T %v, not an *entra.Error", err, err)
+			t.Fatalf("Classify returned %T %v, not an *failure.Error", err, err)
 		}
-		if e.Kind < entra.Unexpected || e.Kind > entra.Configuration {
+		if e.Kind < failure.Unexpected || e.Kind > failure.Configuration {
 			t.Fatalf("kind %d out of range", e.Kind)
 		}
 		if e.Message == "" || strings.IndexFunc(e.Message, unicode.IsControl) >= 0 {
@@ -116,15 +117,15 @@ func FuzzClassify(f *testing.F) {
 		oauth, _ := parsed.Error.(string)
 		switch {
 		case status == 429 || status >= 500:
-			if e.Kind != entra.Transient {
+			if e.Kind != failure.Transient {
 				t.Fatalf("status %d (error %q) classified %v, want transient", status, oauth, e.Kind)
 			}
 		case oauth == "invalid_grant":
-			if e.Kind != entra.ConsentNeeded {
+			if e.Kind != failure.ConsentNeeded {
 				t.Fatalf("invalid_grant with status %d classified %v", status, e.Kind)
 			}
 		case oauth == "invalid_client":
-			if e.Kind != entra.Configuration {
+			if e.Kind != failure.Configuration {
 				t.Fatalf("invalid_client with status %d classified %v", status, e.Kind)
 			}
 		}
@@ -224,7 +225,7 @@ func FuzzTokenResponse(f *testing.F) {
 			t.Fatal("the redemption ran into its deadline")
 		}
 		if err != nil {
-			var e *entra.Error
+			var e *failure.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("unclassified error %T: %v", err, err)
 			}
