@@ -157,9 +157,8 @@ func readEntryFile(path string) ([]byte, error) {
 // Store does not fsync. Atomicity comes from the rename alone; what fsync would
 // add is durability across a power cut, and the worst a power cut can do to an
 // unsynced entry is leave it empty or old, which Load treats as a miss and the
-// next get repairs with one refresh. Measured on this project's machines, fsync
-// of file and directory made a store 3x slower (0.17 ms to 0.57 ms on a virtual
-// disk, more on real ones), time spent while holding the key's lock.
+// next get repairs with one refresh, while fsync would be paid on every store, with
+// the key's lock held (docs/performance.md has the figures).
 func (c *Cache) Store(k Key, e Entry) error {
 	k = k.Canonical()
 	data, err := encodeEntry(k, e)

@@ -4,9 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/pctoken/pctoken-helper/cache"
@@ -14,38 +12,34 @@ import (
 	"github.com/pctoken/pctoken-helper/entra"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/idphttp"
-	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/securestore"
 	"github.com/pctoken/pctoken-helper/settings"
 	"github.com/pctoken/pctoken-helper/token"
 )
 
 // App is one run of the helper: the environment, the global settings, and what has
-// been opened so far. Everything is opened on first use, so a cache hit reads one
-// profile and one cache file and nothing else.
+// been opened so far (opened). Everything is opened on first use, so a cache hit reads
+// one profile and one cache file and nothing else.
 type App struct {
 	Env
 	*Globals
 
-	// Interactive is false where nobody may be asked anything (kubectl with
-	// interactive false): the file store passphrase is then never prompted for.
+	// NonInteractive is true where nobody may be asked anything (kubectl with
+	// interactive false, git): the file store passphrase is then never prompted for.
 	NonInteractive bool
 
+	opened opened
+}
+
+// opened is what a run has opened, once each: profiles' settings, secure stores,
+// refresh-token sessions and the cache. A --request batch shares them among its
+// requests.
+type opened struct {
 	mu       sync.Mutex
-	profiles map[string]*profileSettings
+	profiles map[string]*settings.Profile
 	stores   map[string]securestore.Store
 	sessions map[string]*token.Session
 	cache    *cache.Cache
-	current  string // profile of the failing operation, for the remedy
-}
-
-// profileSettings are a profile's effective settings: flag > environment > saved > default.
-type profileSettings struct {
-	profile.Profile
-	saved bool
-
-	cloud         cloud.Cloud
-	authorityHost string
 }
 
 func (a *App) logf(format string, args ...any) {
@@ -58,153 +52,62 @@ func (a *App) warnf(format string, args ...any) {
 	fmt.Fprintf(a.Stderr, "warning: "+format+"\n", args...)
 }
 
-func (a *App) profileName(explicit string) string {
-	switch {
-	case explicit != "":
-		return explicit
-	case a.Profile != "":
-		return a.Profile
+// given is what the command line and the environment set, for settings' resolver.
+func (a *App) given() settings.Given {
+	g := a.Globals
+	return settings.Given{
+		Profile:           g.Profile,
+		ClientID:          g.ClientID,
+		Tenant:            g.Tenant,
+		Cloud:             g.Cloud,
+		AuthorityHost:     g.AuthorityHost,
+		ClientCertificate: g.ClientCertificate,
+		Store:             g.Store,
+		StoreDir:          g.StoreDir,
+		CacheDir:          g.CacheDir,
+		ConfigDir:         g.ConfigDir,
 	}
-	return profile.Default
 }
 
-func (a *App) configDir() (string, error) {
-	d, err := settings.Dir(a.ConfigDir, os.UserConfigDir)
-	if err != nil {
-		return "", configError("no user config dir (pass --config-dir): %w", err)
-	}
-	return d, nil
-}
+func (a *App) profileName(explicit string) string { return a.given().ProfileName(explicit) }
 
-func (a *App) cacheDir() (string, error) {
-	d, err := settings.Dir(a.CacheDir, os.UserCacheDir)
-	if err != nil {
-		return "", configError("no user cache dir (pass --cache-dir): %w", err)
-	}
-	return d, nil
-}
-
-func (a *App) profileDir() (profile.Dir, error) {
-	d, err := a.configDir()
-	return profile.Dir(filepath.Join(d, "profiles")), err
-}
-
-// settingsFor resolves the settings of the named profile ("" = the default one).
-func (a *App) settingsFor(name string) (*profileSettings, error) {
+// settingsFor resolves the settings of the named profile ("" = the given or default
+// one), once per run.
+func (a *App) settingsFor(name string) (*settings.Profile, error) {
 	name = a.profileName(name)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.current = name
-	if s, ok := a.profiles[name]; ok {
+	o := &a.opened
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s, ok := o.profiles[name]; ok {
 		return s, nil
 	}
-	if err := profile.ValidName(name); err != nil {
-		return nil, usageError("%w", err)
-	}
-	dir, err := a.profileDir()
+	g := a.given()
+	s, err := settings.ResolveProfile(g, name, settings.LoadFrom(g))
 	if err != nil {
 		return nil, err
 	}
-	p, err := dir.Load(name)
-	saved := err == nil
-	if err != nil && !errors.Is(err, profile.ErrNotFound) {
-		return nil, configError("%w", err)
+	if o.profiles == nil {
+		o.profiles = map[string]*settings.Profile{}
 	}
-	s := &profileSettings{Profile: p, saved: saved}
-	s.Name = name
-	override(&s.ClientID, a.ClientID)
-	override(&s.Cloud, a.Cloud)
-	override(&s.AuthorityHost, a.AuthorityHost)
-	override(&s.Store, a.Store)
-	override(&s.StoreDir, a.StoreDir)
-	override(&s.ClientCertificate, a.ClientCertificate)
-	if s.cloud, err = cloud.Lookup(s.Cloud); err != nil {
-		return nil, usageError("%w", err)
-	}
-	s.authorityHost = s.cloud.LoginHost
-	if s.AuthorityHost != "" {
-		if s.authorityHost, err = cloud.NormalizeAuthorityHost(s.AuthorityHost); err != nil {
-			return nil, usageError("%w", err)
-		}
-	}
-	if a.profiles == nil {
-		a.profiles = map[string]*profileSettings{}
-	}
-	a.profiles[name] = s
-	return s, nil
+	o.profiles[name] = &s
+	return &s, nil
 }
 
-func override(dst *string, v string) {
-	if v != "" {
-		*dst = v
-	}
-}
-
-// targetTenant is the tenant a get is for: explicit, else --tenant, else home.
-func (a *App) targetTenant(s *profileSettings, explicit string) string {
-	switch {
-	case explicit != "":
-		return explicit
-	case a.Tenant != "":
-		return a.Tenant
-	}
-	return s.HomeTenant
-}
-
-// scopes resolves aliases; with none given, the first scope consented to, else
-// Partner Center's.
-func scopes(s *profileSettings, given []string) []string {
-	return settings.Scopes(s.cloud, s.Scopes, given)
-}
-
-// resourceOf is the resource a scope names: what precedes the last "/" in
-// "https://graph.microsoft.com/.default" or "<app id>/.default". OIDC scopes and bare
-// permissions such as "User.Read" give "" and are left out of the checks below.
-func resourceOf(scope string) string {
-	if i := strings.LastIndex(scope, "/"); i > 0 {
-		return strings.ToLower(strings.TrimRight(scope[:i], "/"))
-	}
-	return ""
-}
-
-// oneResource fails when scopes name two resources: Entra issues a token for the first
-// one only, and MSAL then reports the others as declined.
-func oneResource(scopes []string) error {
-	first := ""
-	for _, sc := range scopes {
-		switch r := resourceOf(sc); {
-		case r == "":
-		case first == "":
-			first = r
-		case r != first:
-			return usageError("a token is for one resource, but %s and %s were asked for together: ask for each in its own request", first, r)
-		}
-	}
-	return nil
-}
-
-// firstResource keeps the scopes of the first resource named (and those naming none).
-func firstResource(scopes []string) []string {
-	first, out := "", []string{}
-	for _, sc := range scopes {
-		r := resourceOf(sc)
-		if r != "" && first == "" {
-			first = r
-		}
-		if r == "" || r == first {
-			out = append(out, sc)
-		}
-	}
-	return out
+// forget drops a profile's resolved settings after they were saved anew.
+func (a *App) forget(name string) {
+	a.opened.mu.Lock()
+	delete(a.opened.profiles, name)
+	a.opened.mu.Unlock()
 }
 
 func (a *App) openCache() (*cache.Cache, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cache != nil {
-		return a.cache, nil
+	o := &a.opened
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.cache != nil {
+		return o.cache, nil
 	}
-	dir, err := a.cacheDir()
+	dir, err := a.given().CacheFolder()
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +117,7 @@ func (a *App) openCache() (*cache.Cache, error) {
 		return nil, configError("%w", err)
 	}
 	c.Logf = a.logf
-	a.cache = c
+	o.cache = c
 	return c, nil
 }
 
@@ -222,10 +125,10 @@ func refreshKey(profileName string) string { return "refresh-token:" + profileNa
 func secretKey(profileName string) string  { return "client-secret:" + profileName }
 
 // secureStore opens the store of s (once per process and store).
-func (a *App) secureStore(s *profileSettings) (securestore.Store, string, error) {
+func (a *App) secureStore(s *settings.Profile) (securestore.Store, string, error) {
 	dir := s.StoreDir
 	if dir == "" {
-		cd, err := a.configDir()
+		cd, err := a.given().ConfigFolder()
 		if err != nil {
 			return nil, "", err
 		}
@@ -236,9 +139,10 @@ func (a *App) secureStore(s *profileSettings) (securestore.Store, string, error)
 		backend = "auto"
 	}
 	id := backend + "\x00" + dir
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if st, ok := a.stores[id]; ok {
+	o := &a.opened
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if st, ok := o.stores[id]; ok {
 		return st, backend, nil
 	}
 	st, used, err := securestore.Open(securestore.Config{
@@ -252,10 +156,10 @@ func (a *App) secureStore(s *profileSettings) (securestore.Store, string, error)
 		return nil, "", storeError(err)
 	}
 	a.logf("secure store: %s", used)
-	if a.stores == nil {
-		a.stores = map[string]securestore.Store{}
+	if o.stores == nil {
+		o.stores = map[string]securestore.Store{}
 	}
-	a.stores[id] = st
+	o.stores[id] = st
 	return st, used, nil
 }
 
@@ -263,7 +167,7 @@ func storeError(err error) error { return failure.Wrap(failure.Configuration, er
 
 // refreshTokenStore is where the profile's refresh token lives: the variable in CI
 // mode, else the secure store.
-func (a *App) refreshTokenStore(s *profileSettings) (securestore.Store, error) {
+func (a *App) refreshTokenStore(s *settings.Profile) (securestore.Store, error) {
 	if rt := a.Getenv("PCTOKEN_REFRESH_TOKEN"); rt != "" {
 		return securestore.NewEnvStore(refreshKey(s.Name), rt, a.Stderr), nil
 	}
@@ -272,7 +176,7 @@ func (a *App) refreshTokenStore(s *profileSettings) (securestore.Store, error) {
 }
 
 // credential is the app's secret or certificate; nil for a public client.
-func (a *App) credential(s *profileSettings) (*entra.Credential, error) {
+func (a *App) credential(s *settings.Profile) (*entra.Credential, error) {
 	if secret := a.Getenv("PCTOKEN_CLIENT_SECRET"); secret != "" {
 		return &entra.Credential{Secret: secret}, nil
 	}
@@ -293,33 +197,34 @@ func (a *App) credential(s *profileSettings) (*entra.Credential, error) {
 	return nil, nil
 }
 
-func (a *App) entraApp(s *profileSettings, cred *entra.Credential, homeTenant string) (entra.App, error) {
+func (a *App) entraApp(s *settings.Profile, cred *entra.Credential, homeTenant string) (entra.App, error) {
 	if s.ClientID == "" {
 		return entra.App{}, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("profile %s has no client id: it was never consented", s.Name)}
 	}
-	dir, err := a.cacheDir()
+	dir, err := a.given().CacheFolder()
 	if err != nil {
 		return entra.App{}, err
 	}
 	return entra.App{
 		ClientID:          s.ClientID,
-		AuthorityHost:     s.authorityHost,
+		AuthorityHost:     s.Authority,
 		HomeTenant:        homeTenant,
 		Credential:        cred,
 		HTTPClient:        idphttp.NewClient(filepath.Join(dir, "metadata"), idphttp.RetryOptions{Logf: a.logf}, a.logf),
-		InstanceDiscovery: cloud.IsMicrosoftHost(s.authorityHost),
+		InstanceDiscovery: cloud.IsMicrosoftHost(s.Authority),
 	}, nil
 }
 
 // session returns what redeeming s's refresh token needs, opened once per profile.
-func (a *App) session(s *profileSettings) (*token.Session, error) {
-	a.mu.Lock()
-	if ss, ok := a.sessions[s.Name]; ok {
-		a.mu.Unlock()
+func (a *App) session(s *settings.Profile) (*token.Session, error) {
+	o := &a.opened
+	o.mu.Lock()
+	if ss, ok := o.sessions[s.Name]; ok {
+		o.mu.Unlock()
 		return ss, nil
 	}
-	a.mu.Unlock()
-	if !s.saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
+	o.mu.Unlock()
+	if !s.Saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
 		return nil, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("profile %s has no refresh token", s.Name)}
 	}
 	cred, err := a.credential(s)
@@ -349,25 +254,25 @@ func (a *App) session(s *profileSettings) (*token.Session, error) {
 		},
 		Warn: a.warnf,
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.sessions == nil {
-		a.sessions = map[string]*token.Session{}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sessions == nil {
+		o.sessions = map[string]*token.Session{}
 	}
-	if prev, ok := a.sessions[s.Name]; ok {
+	if prev, ok := o.sessions[s.Name]; ok {
 		return prev, nil
 	}
-	a.sessions[s.Name] = ss
+	o.sessions[s.Name] = ss
 	return ss, nil
 }
 
 // recordRotation notes in the saved profile when its refresh token was last rotated,
 // which is when its 90-day inactivity window started again.
-func (a *App) recordRotation(s *profileSettings) error {
-	if !s.saved {
+func (a *App) recordRotation(s *settings.Profile) error {
+	if !s.Saved {
 		return nil
 	}
-	dir, err := a.profileDir()
+	dir, err := a.given().Profiles()
 	if err != nil {
 		return err
 	}
@@ -379,9 +284,10 @@ func (a *App) recordRotation(s *profileSettings) error {
 	return dir.Save(p)
 }
 
-// remedy is the command that fixes err, for the hint line.
+// remedy is the command that fixes err, for the hint line: for the profile the error
+// names, else the run's.
 func (a *App) remedy(err error) string {
-	name := a.current
+	name := failure.ProfileOf(err)
 	if name == "" {
 		name = a.profileName("")
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -18,6 +17,7 @@ import (
 	"github.com/pctoken/pctoken-helper/consent"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/protocol"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // Version is set at build time with -ldflags "-X github.com/pctoken/pctoken-helper/cli.Version=v1.2.3".
@@ -28,7 +28,6 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
-	LookupEnv      func(string) (string, bool)
 	Now            func() time.Time
 	// TTY opens the terminal for passphrase prompts (never stdin/stdout).
 	TTY     func() (io.ReadWriteCloser, error)
@@ -38,14 +37,13 @@ type Env struct {
 // OS is the real environment.
 func OS() Env {
 	return Env{
-		Stdin:     os.Stdin,
-		Stdout:    os.Stdout,
-		Stderr:    os.Stderr,
-		Getenv:    os.Getenv,
-		LookupEnv: os.LookupEnv,
-		Now:       time.Now,
-		TTY:       func() (io.ReadWriteCloser, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
-		Browser:   consent.Browser{Getenv: os.Getenv, Stderr: os.Stderr},
+		Stdin:   os.Stdin,
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		Getenv:  os.Getenv,
+		Now:     time.Now,
+		TTY:     func() (io.ReadWriteCloser, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
+		Browser: consent.Browser{Getenv: os.Getenv, Stderr: os.Stderr},
 	}
 }
 
@@ -79,11 +77,6 @@ type kongExit struct{ code int }
 
 // Run runs the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) (code int) {
-	// An exported but empty PCTOKEN_VERBOSE means "not set", as for every other
-	// variable; kong would refuse it as a bool and fail every command.
-	if v, ok := os.LookupEnv("PCTOKEN_VERBOSE"); ok && strings.TrimSpace(v) == "" {
-		os.Unsetenv("PCTOKEN_VERBOSE")
-	}
 	var root Root
 	parser, err := kong.New(&root,
 		kong.Name("pctoken-helper"),
@@ -114,6 +107,14 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 		fmt.Fprintf(env.Stderr, "error: %v\nhint: pctoken-helper --help\n", err)
 		return exitUsage
 	}
+	// PCTOKEN_VERBOSE is read by settings.Verbose rather than by kong, so that the early
+	// path reads it by the same rule (an exported but empty variable is unset).
+	verbose, err := settings.Verbose(env.Getenv(settings.VerboseVariable))
+	if err != nil {
+		showError(env.Stderr, err, "pctoken-helper --help")
+		return exitUsage
+	}
+	root.Verbose = root.Verbose || verbose
 	app := &App{Env: env, Globals: &root.Globals}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(app)

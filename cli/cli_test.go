@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // parse runs kong over args and returns the root, as Run does before dispatching.
@@ -28,52 +30,108 @@ func parse(t *testing.T, args ...string) (*Root, *kong.Context, error) {
 	return &root, kctx, err
 }
 
+// TestArgvToInput checks, by name, the input kong hands each command for a command line.
 func TestArgvToInput(t *testing.T) {
 	for _, k := range []string{"PCTOKEN_PROFILE", "PCTOKEN_TENANT", "PCTOKEN_CLIENT_ID", "PCTOKEN_VERBOSE"} {
 		t.Setenv(k, "x") // restored after the test
 		os.Unsetenv(k)
 	}
-	root, kctx, err := parse(t, "get", "--profile", "contoso", "--scope", "graph", "-s", "arm", "--tenant", "fabrikam.onmicrosoft.com", "-o", "token", "--min-validity", "10m", "--force-refresh")
-	if err != nil {
-		t.Fatal(err)
+	tests := map[string]struct {
+		argv []string
+		cmd  string
+		ok   func(r *Root) bool
+	}{
+		"get with every token flag": {
+			argv: []string{"get", "--profile", "contoso", "--scope", "graph", "-s", "arm", "--tenant", "fabrikam.onmicrosoft.com", "-o", "token", "--min-validity", "10m", "--force-refresh"},
+			cmd:  "get",
+			ok: func(r *Root) bool {
+				g := r.Get
+				return r.Profile == "contoso" && r.Tenant == "fabrikam.onmicrosoft.com" && slices.Equal(g.Scope, []string{"graph", "arm"}) &&
+					g.Output == "token" && g.MinValidity == 10*time.Minute && g.ForceRefresh && g.Timeout == 30*time.Second
+			},
+		},
+		"get defaults": {
+			argv: []string{"get"},
+			cmd:  "get",
+			ok: func(r *Root) bool {
+				g := r.Get
+				return g.Output == "json" && g.MinValidity == 5*time.Minute && g.Timeout == 30*time.Second && g.Parallel == 16 && !r.Verbose
+			},
+		},
+		"consent device code": {
+			argv: []string{"consent", "--client-id", "app", "--flow", "device-code", "--port-range", "9000-9010", "--no-browser"},
+			cmd:  "consent",
+			ok: func(r *Root) bool {
+				c := r.Consent
+				return r.ClientID == "app" && c.Flow == "device-code" && c.PortRange.First == 9000 && c.PortRange.Last == 9010 && c.NoBrowser && c.Timeout == 5*time.Minute
+			},
+		},
+		"git-credential with a host": {
+			argv: []string{"git-credential", "get", "--host", "example.com", "--scope", "azure-devops"},
+			cmd:  "git-credential <verb>",
+			ok: func(r *Root) bool {
+				return r.GitCredential.Verb == "get" && slices.Equal(r.GitCredential.Host, []string{"example.com"})
+			},
+		},
+		"git-credential default hosts": {
+			argv: []string{"git-credential", "get"},
+			cmd:  "git-credential <verb>",
+			ok: func(r *Root) bool {
+				return slices.Equal(r.GitCredential.Host, []string{"dev.azure.com", "*.visualstudio.com"}) && r.GitCredential.Username == "pctoken"
+			},
+		},
+		"exec-credential verbose": {
+			argv: []string{"exec-credential", "-v", "--scope", "aks"},
+			cmd:  "exec-credential",
+			ok:   func(r *Root) bool { return r.Verbose && slices.Equal(r.ExecCredential.Scope, []string{"aks"}) },
+		},
+		"renew all": {
+			argv: []string{"renew", "--all", "--timeout", "1m"},
+			cmd:  "renew",
+			ok:   func(r *Root) bool { return r.Renew.All && r.Renew.Timeout == time.Minute },
+		},
 	}
-	if kctx.Command() != "get" || root.Profile != "contoso" || root.Tenant != "fabrikam.onmicrosoft.com" {
-		t.Fatalf("globals: command %q, %+v", kctx.Command(), root.Globals)
-	}
-	g := root.Get
-	if len(g.Scope) != 2 || g.Scope[0] != "graph" || g.Output != "token" || g.MinValidity != 10*time.Minute || !g.ForceRefresh || g.Timeout != 30*time.Second {
-		t.Fatalf("get input: %+v", g)
-	}
-
-	root, _, err = parse(t, "consent", "--client-id", "app", "--flow", "device-code", "--port-range", "9000-9010", "--no-browser")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := root.Consent
-	if root.ClientID != "app" || c.Flow != "device-code" || c.PortRange.First != 9000 || c.PortRange.Last != 9010 || !c.NoBrowser || c.Timeout != 5*time.Minute {
-		t.Fatalf("consent input: %+v / %+v", root.Globals, c)
-	}
-
-	root, _, err = parse(t, "git-credential", "get", "--host", "example.com", "--scope", "azure-devops")
-	if err != nil || root.GitCredential.Verb != "get" || root.GitCredential.Host[0] != "example.com" {
-		t.Fatalf("git-credential input: %+v, %v", root.GitCredential, err)
-	}
-	root, _, _ = parse(t, "git-credential", "get")
-	if h := root.GitCredential.Host; len(h) != 2 || h[0] != "dev.azure.com" || h[1] != "*.visualstudio.com" {
-		t.Fatalf("default hosts %v", h)
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			root, kctx, err := parse(t, tt.argv...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kctx.Command() != tt.cmd || !tt.ok(root) {
+				t.Fatalf("command %q: globals %+v, input %+v", kctx.Command(), root.Globals, root)
+			}
+		})
 	}
 }
 
 func TestEnvironmentFillsFlags(t *testing.T) {
 	t.Setenv("PCTOKEN_PROFILE", "fromenv")
-	t.Setenv("PCTOKEN_VERBOSE", "1")
 	root, _, err := parse(t, "status")
-	if err != nil || root.Profile != "fromenv" || !root.Verbose {
+	if err != nil || root.Profile != "fromenv" {
 		t.Fatalf("env: %+v %v", root.Globals, err)
 	}
 	root, _, _ = parse(t, "status", "--profile", "fromflag")
 	if root.Profile != "fromflag" {
 		t.Fatalf("flag must win over env, got %q", root.Profile)
+	}
+}
+
+// PCTOKEN_VERBOSE is read by settings.Verbose (the early path's rule too): a value
+// that is no bool is bad input, as kong said of it.
+func TestVerboseVariable(t *testing.T) {
+	t.Setenv("PCTOKEN_VERBOSE", "maybe")
+	env, _, errb := testEnv("")
+	if code := Run(context.Background(), []string{"version"}, env); code != exitUsage || !strings.Contains(errb.String(), "PCTOKEN_VERBOSE") {
+		t.Fatalf("PCTOKEN_VERBOSE=maybe: exit %d, stderr %q", code, errb)
+	}
+}
+
+// A kubectl token without a scope would be Partner Center's, which no API server takes.
+func TestExecCredentialWithoutScopeExitsTwo(t *testing.T) {
+	t.Setenv("KUBERNETES_EXEC_INFO", `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}`)
+	env, out, errb := testEnv("")
+	if code := Run(context.Background(), []string{"exec-credential", "--config-dir", t.TempDir(), "--cache-dir", t.TempDir()}, env); code != exitUsage || out.Len() != 0 || !strings.Contains(errb.String(), "--scope") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errb)
 	}
 }
 
@@ -165,15 +223,15 @@ func TestOneResourcePerToken(t *testing.T) {
 		{"https://graph.microsoft.com/User.Read", "https://graph.microsoft.com/Mail.Read", "User.Read", "openid"},
 		{"499b84ac-1321-427f-aa17-267ca6975798/.default", "offline_access"},
 	} {
-		if err := oneResource(ok); err != nil {
-			t.Errorf("oneResource(%q) = %v", ok, err)
+		if err := settings.OneResource(ok); err != nil {
+			t.Errorf("settings.OneResource(%q) = %v", ok, err)
 		}
 	}
 	two := []string{"https://management.azure.com/user_impersonation", "https://graph.microsoft.com/.default"}
-	if err := oneResource(two); failure.KindOf(err) != failure.Usage {
-		t.Errorf("oneResource(%q) = %v, want a usage error", two, err)
+	if err := settings.OneResource(two); failure.KindOf(err) != failure.Usage {
+		t.Errorf("settings.OneResource(%q) = %v, want a usage error", two, err)
 	}
-	got := firstResource([]string{"openid", "https://api.partnercenter.microsoft.com/user_impersonation", "https://graph.microsoft.com/.default", "https://API.partnercenter.microsoft.com/x"})
+	got := settings.FirstResource([]string{"openid", "https://api.partnercenter.microsoft.com/user_impersonation", "https://graph.microsoft.com/.default", "https://API.partnercenter.microsoft.com/x"})
 	want := []string{"openid", "https://api.partnercenter.microsoft.com/user_impersonation", "https://API.partnercenter.microsoft.com/x"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("firstResource = %q, want %q", got, want)

@@ -13,6 +13,7 @@ import (
 	"github.com/pctoken/pctoken-helper/entra"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/profile"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // ConsentCmd is the interactive step.
@@ -45,11 +46,11 @@ func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	scopeList := scopes(s, c.Scopes)
+	scopeList := settings.Scopes(s.Login, s.Scopes, c.Scopes)
 	if len(c.Scopes) == 0 && len(s.Scopes) > 0 {
 		scopeList = scopesOf(s)
 	}
-	if c.Flow == "device-code" && oneResource(scopeList) != nil {
+	if c.Flow == "device-code" && settings.OneResource(scopeList) != nil {
 		return usageError("the device-code flow consents to one resource per run: run consent once per resource, or use --flow auth-code, which consents to all of them at once")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
@@ -118,12 +119,12 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 	}
 	// The authorize step consented to every scope; the token (and so the redemption,
 	// lest MSAL call the other resources declined) is for the first resource only.
-	return app.RedeemCode(ctx, code, l.RedirectURI(), firstResource(scopeList), verifier)
+	return app.RedeemCode(ctx, code, l.RedirectURI(), settings.FirstResource(scopeList), verifier)
 }
 
 // appSettings resolves the profile for consent or import: both need the app's id,
 // and a home tenant that can stand in the authority's path.
-func (a *App) appSettings(missingID string) (*profileSettings, error) {
+func (a *App) appSettings(missingID string) (*settings.Profile, error) {
 	s, err := a.settingsFor("")
 	if err != nil {
 		return nil, err
@@ -131,10 +132,10 @@ func (a *App) appSettings(missingID string) (*profileSettings, error) {
 	if s.ClientID == "" {
 		return nil, usageError("%s", missingID)
 	}
-	if err := checkClientID(s.ClientID); err != nil {
+	if err := settings.CheckClientID(s.ClientID); err != nil {
 		return nil, err
 	}
-	if err := checkTenant(firstOf(a.Tenant, s.HomeTenant, "organizations")); err != nil {
+	if err := settings.CheckTenant(firstOf(a.Tenant, s.HomeTenant, "organizations")); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -142,7 +143,7 @@ func (a *App) appSettings(missingID string) (*profileSettings, error) {
 
 // consentCredential is the credential for consent: a secret just read, the variable,
 // a certificate, or a secret stored earlier for this profile.
-func (a *App) consentCredential(s *profileSettings, secret string) (*entra.Credential, error) {
+func (a *App) consentCredential(s *settings.Profile, secret string) (*entra.Credential, error) {
 	if secret != "" {
 		return &entra.Credential{Secret: secret}, nil
 	}
@@ -150,7 +151,7 @@ func (a *App) consentCredential(s *profileSettings, secret string) (*entra.Crede
 }
 
 // saveConsent stores the refresh token (and secret) and saves the profile.
-func (a *App) saveConsent(s *profileSettings, app entra.App, t entra.Token, scopeList []string, secret string) error {
+func (a *App) saveConsent(s *settings.Profile, app entra.App, t entra.Token, scopeList []string, secret string) error {
 	st, used, err := a.secureStore(s)
 	if err != nil {
 		return err
@@ -175,16 +176,14 @@ func (a *App) saveConsent(s *profileSettings, app entra.App, t entra.Token, scop
 	p.Scopes = scopeList
 	p.Account = profile.Account{Username: t.Account.Username, HomeAccountID: t.Account.HomeAccountID, HomeTenantID: t.Account.HomeTenantID}
 	p.ConsentedAt, p.RotatedAt = now, now
-	dir, err := a.profileDir()
+	dir, err := a.given().Profiles()
 	if err != nil {
 		return err
 	}
 	if err := dir.Save(p); err != nil {
 		return configError("%w", err)
 	}
-	a.mu.Lock()
-	delete(a.profiles, s.Name)
-	a.mu.Unlock()
+	a.forget(s.Name)
 
 	fmt.Fprintf(a.Stderr, "Consent saved for profile %s.\n  account:     %s\n  home tenant: %s\n  scopes:      %s\n  store:       %s\n",
 		s.Name, orDefault(t.Account.Username, "-"), p.HomeTenant, strings.Join(t.Scopes, " "), used)
@@ -195,10 +194,10 @@ func (a *App) saveConsent(s *profileSettings, app entra.App, t entra.Token, scop
 	return nil
 }
 
-func scopesOf(s *profileSettings) []string {
+func scopesOf(s *settings.Profile) []string {
 	out := make([]string, len(s.Scopes))
 	for i, sc := range s.Scopes {
-		out[i] = s.cloud.Scope(sc)
+		out[i] = s.Login.Scope(sc)
 	}
 	return out
 }
@@ -259,8 +258,8 @@ func (c *ImportCmd) Run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	scopeList := scopes(s, c.Scope)
-	if err := oneResource(scopeList); err != nil {
+	scopeList := settings.Scopes(s.Login, s.Scopes, c.Scope)
+	if err := settings.OneResource(scopeList); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)

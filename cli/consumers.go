@@ -21,17 +21,11 @@ func (e *ExecCredentialCmd) Run(ctx context.Context, a *App) error {
 	// kubectl marks a run where nobody can answer a prompt; then none is shown.
 	a.NonInteractive = !info.Interactive
 	// Settings from the cluster's exec extension apply where no flag or variable set them.
-	profileName, tenant, scopeArgs := "", "", e.Scope
-	if a.Profile == "" {
-		profileName = info.Cluster.Profile
+	g, scopeArgs, err := a.given().WithCluster(e.Scope, info.Cluster.Profile, info.Cluster.Tenant, info.Cluster.Scopes)
+	if err != nil {
+		return err
 	}
-	if a.Tenant == "" {
-		tenant = info.Cluster.Tenant
-	}
-	if len(scopeArgs) == 0 {
-		scopeArgs = info.Cluster.Scopes
-	}
-	r, _, err := a.tokenRequest(profileName, tenant, scopeArgs, e.TokenFlags)
+	r, _, err := a.tokenRequest(g.Profile, g.Tenant, scopeArgs, e.TokenFlags)
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -32,42 +32,27 @@ type GetCmd struct {
 	Parallel int    `default:"16" help:"With --request: how many requests run at once."`
 }
 
-// tokenRequest builds the chain's request for a profile, tenant and scopes.
-func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f TokenFlags) (token.Request, *profileSettings, error) {
+// tokenRequest builds the chain's request for a profile, tenant and scopes ("" and
+// none: the given or saved defaults). Its errors name the profile.
+func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f TokenFlags) (token.Request, *settings.Profile, error) {
 	s, err := a.settingsFor(profileName)
 	if err != nil {
-		return token.Request{}, nil, err
+		return token.Request{}, nil, failure.WithProfile(err, a.profileName(profileName))
 	}
-	if s.ClientID == "" {
-		return token.Request{}, s, &failure.Error{Kind: failure.ConsentNeeded, Message: "profile " + s.Name + " was never consented (no client id)"}
-	}
-	if err := checkClientID(s.ClientID); err != nil {
+	key, err := settings.ResolveToken(*s, a.given(), settings.Wanted{Tenant: tenant, Scopes: scopeArgs, MinValidity: f.MinValidity, Timeout: f.Timeout})
+	if err != nil {
 		return token.Request{}, s, err
 	}
-	if f.MinValidity < 0 || f.Timeout < 0 {
-		return token.Request{}, s, usageError("--min-validity and --timeout must not be negative")
-	}
-	tenant = a.targetTenant(s, tenant)
-	if tenant == "" {
-		tenant = "organizations"
-	}
-	if err := checkTenant(tenant); err != nil {
-		return token.Request{}, s, err
-	}
-	r := token.Request{
-		Profile:      s.Name,
-		ClientID:     s.ClientID,
-		Authority:    s.authorityHost,
-		Tenant:       tenant,
-		Scopes:       scopes(s, scopeArgs),
+	return token.Request{
+		Profile:      key.Profile,
+		ClientID:     key.ClientID,
+		Authority:    key.Authority,
+		Tenant:       key.Tenant,
+		Scopes:       key.Scopes,
 		MinValidity:  f.MinValidity,
 		ForceRefresh: f.ForceRefresh,
 		Session:      func() (*token.Session, error) { return a.session(s) },
-	}
-	if err := oneResource(r.Scopes); err != nil {
-		return token.Request{}, s, err
-	}
-	return r, s, nil
+	}, s, nil
 }
 
 // source is the chain: the cache around the exchange.
@@ -91,9 +76,9 @@ func (a *App) fetch(ctx context.Context, r token.Request, timeout time.Duration)
 	}
 	t, err := src.Token(ctx, r)
 	if err != nil && ctx.Err() != nil && failure.KindOf(err) == failure.Unexpected {
-		err = &failure.Error{Kind: failure.Transient, Message: "no token within --timeout " + timeout.String(), Err: err}
+		err = failure.Errorf(failure.Transient, "no token within --timeout %s: %w", timeout, err)
 	}
-	return t, err
+	return t, failure.WithProfile(err, r.Profile)
 }
 
 func wireToken(t token.Token, profileName string) protocol.Token {
@@ -115,25 +100,13 @@ func (g *GetCmd) Run(ctx context.Context, a *App) error {
 	if err == nil {
 		var t token.Token
 		if t, err = a.fetch(ctx, r, g.Timeout); err == nil {
-			return g.write(a, wireToken(t, r.Profile))
+			return protocol.WriteOutput(a.Stdout, g.Output, wireToken(t, r.Profile))
 		}
 	}
 	if g.Output == "json" {
 		_ = protocol.WriteError(a.Stdout, errorObject(err, a.remedy(err)))
 	}
 	return err
-}
-
-func (g *GetCmd) write(a *App, t protocol.Token) error {
-	switch g.Output {
-	case "token":
-		return protocol.WriteToken(a.Stdout, t)
-	case "az":
-		return protocol.WriteAz(a.Stdout, t, time.Local)
-	case "azd":
-		return protocol.WriteAzd(a.Stdout, t)
-	}
-	return protocol.WriteJSON(a.Stdout, t)
 }
 
 // batch answers --request lines, several at a time. Requests are read as they are
@@ -155,15 +128,18 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 	var (
 		out       sync.Mutex
 		firstErr  error
+		failed    int
+		total     int
 		wg        sync.WaitGroup
 		slots     = make(chan struct{}, g.Parallel)
-		answerErr = func(id json.RawMessage, err error, profileName string) {
+		answerErr = func(id json.RawMessage, err error) {
 			out.Lock()
 			defer out.Unlock()
 			if firstErr == nil {
 				firstErr = err
 			}
-			_ = protocol.WriteErrorResponse(a.Stdout, id, errorObject(err, remedyFor(err, profileName)))
+			failed++
+			_ = protocol.WriteErrorResponse(a.Stdout, id, errorObject(err, a.remedy(err)))
 		}
 	)
 	reader := protocol.NewRequestReader(in)
@@ -172,13 +148,14 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		total++
 		if err != nil {
 			var re *protocol.RequestError
 			if errors.As(err, &re) {
-				answerErr(re.ID, usageError("request line %d: %w", re.Line, re.Err), a.profileName(""))
+				answerErr(re.ID, usageError("request line %d: %w", re.Line, re.Err))
 				continue
 			}
-			answerErr(nil, usageError("failed to read requests: %w", err), a.profileName(""))
+			answerErr(nil, usageError("failed to read requests: %w", err))
 			break
 		}
 		flags := g.TokenFlags
@@ -197,7 +174,7 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 				t, err = a.fetch(ctx, r, flags.Timeout)
 			}
 			if err != nil {
-				answerErr(req.ID, err, a.profileName(req.Profile))
+				answerErr(req.ID, err)
 				return
 			}
 			out.Lock()
@@ -207,36 +184,13 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 	}
 	wg.Wait()
 	if firstErr != nil {
+		// The answers on stdout say what failed, request by request; stderr says that
+		// something did, as every failing command does.
+		fmt.Fprintf(a.Stderr, "error: %d of %d requests failed; the first: %v\n", failed, total, firstErr)
+		if remedy := a.remedy(firstErr); remedy != "" {
+			fmt.Fprintf(a.Stderr, "hint: %s\n", remedy)
+		}
 		return silent{exitCode(firstErr)}
 	}
 	return nil
-}
-
-// checkTenant refuses a tenant that is neither a tenant id nor a domain name. The
-// tenant becomes a segment of the token endpoint's path, so a '/', '?', '%' or ".."
-// would send the refresh token to another path, and an overlong one only gets an
-// unclear 400 from the identity provider.
-func checkTenant(t string) error {
-	if !settings.IsTenant(t) {
-		return usageError("invalid tenant %s: want a tenant id (GUID) or a domain such as contoso.onmicrosoft.com", quoteShort(t))
-	}
-	return nil
-}
-
-// checkClientID refuses anything but a GUID: Entra's application (client) ids are
-// GUIDs, and anything else only gets an unclear answer from the identity provider.
-func checkClientID(id string) error {
-	if !settings.IsGUID(id) {
-		return usageError("invalid client id %s: an application (client) id is a GUID such as 00000000-0000-0000-0000-000000000000", quoteShort(id))
-	}
-	return nil
-}
-
-// quoteShort quotes s for an error message, cut to a readable length.
-func quoteShort(s string) string {
-	const maxLen = 80
-	if len(s) > maxLen {
-		return strconv.Quote(s[:maxLen]) + "..."
-	}
-	return strconv.Quote(s)
 }

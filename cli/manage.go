@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -45,13 +46,26 @@ type statusToken struct {
 }
 
 func (s *StatusCmd) Run(a *App) error {
-	dir, err := a.profileDir()
+	profiles, err := a.collectStatus()
 	if err != nil {
 		return err
 	}
+	if s.Output == "json" {
+		return writeStatusJSON(a.Stdout, profiles)
+	}
+	return writeStatusText(a.Stdout, profiles)
+}
+
+// collectStatus reads every saved profile and the cached tokens, as of now. Damaged
+// profiles and an unreadable cache are warned about and left out.
+func (a *App) collectStatus() ([]statusProfile, error) {
+	dir, err := a.given().Profiles()
+	if err != nil {
+		return nil, err
+	}
 	names, err := dir.List()
 	if err != nil {
-		return configError("%w", err)
+		return nil, configError("%w", err)
 	}
 	var entries []cache.Entry
 	if c, err := a.openCache(); err == nil {
@@ -60,7 +74,7 @@ func (s *StatusCmd) Run(a *App) error {
 		a.warnf("%v", err)
 	}
 	now := a.Now()
-	var out []statusProfile
+	out := []statusProfile{}
 	for _, name := range names {
 		p, err := dir.Load(name)
 		if err != nil {
@@ -87,23 +101,25 @@ func (s *StatusCmd) Run(a *App) error {
 		sort.Slice(sp.Tokens, func(i, j int) bool { return sp.Tokens[i].Tenant < sp.Tokens[j].Tenant })
 		out = append(out, sp)
 	}
-	if s.Output == "json" {
-		if out == nil {
-			out = []statusProfile{}
-		}
-		enc := json.NewEncoder(a.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"profiles": out})
+	return out, nil
+}
+
+func writeStatusJSON(w io.Writer, profiles []statusProfile) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"profiles": profiles})
+}
+
+func writeStatusText(w io.Writer, profiles []statusProfile) error {
+	if len(profiles) == 0 {
+		_, err := fmt.Fprintln(w, "No profiles. Start with: pctoken-helper consent --client-id ID")
+		return err
 	}
-	if len(out) == 0 {
-		fmt.Fprintln(a.Stdout, "No profiles. Start with: pctoken-helper consent --client-id ID")
-		return nil
-	}
-	for i, p := range out {
+	for i, p := range profiles {
 		if i > 0 {
-			fmt.Fprintln(a.Stdout)
+			fmt.Fprintln(w)
 		}
-		tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "profile\t%s\n", p.Name)
 		fmt.Fprintf(tw, "client id\t%s\n", p.ClientID)
 		cloudName := p.Cloud
@@ -129,7 +145,9 @@ func (s *StatusCmd) Run(a *App) error {
 			}
 			fmt.Fprintf(tw, "cached token\t%s  %s  %s\n", t.Tenant, strings.Join(t.Scopes, " "), state)
 		}
-		tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -148,12 +166,12 @@ type RenewCmd struct {
 }
 
 func (r *RenewCmd) Run(ctx context.Context, a *App) error {
+	dir, err := a.given().Profiles()
+	if err != nil {
+		return err
+	}
 	names := []string{a.profileName("")}
 	if r.All {
-		dir, err := a.profileDir()
-		if err != nil {
-			return err
-		}
 		if names, err = dir.List(); err != nil {
 			return configError("%w", err)
 		}
@@ -169,13 +187,13 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 		}
 		if err != nil {
 			fmt.Fprintf(a.Stdout, "%s: renewal failed: %v\n", name, err)
-			showError(a.Stderr, err, remedyFor(err, name))
+			showError(a.Stderr, err, a.remedy(err))
 			if worst == nil || exitCode(err) == exitConsent {
 				worst = err
 			}
 			continue
 		}
-		p, _ := a.mustProfileDir().Load(name)
+		p, _ := dir.Load(name)
 		fmt.Fprintf(a.Stdout, "%s: renewed, %d days left\n", name, p.DaysLeft(a.Now()))
 	}
 	if worst != nil {
@@ -184,18 +202,13 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 	return nil
 }
 
-func (a *App) mustProfileDir() profile.Dir {
-	d, _ := a.profileDir()
-	return d
-}
-
 // LogoutCmd forgets a profile.
 type LogoutCmd struct {
 	All bool `help:"Forget every saved profile."`
 }
 
 func (l *LogoutCmd) Run(a *App) error {
-	dir, err := a.profileDir()
+	dir, err := a.given().Profiles()
 	if err != nil {
 		return err
 	}
@@ -212,14 +225,14 @@ func (l *LogoutCmd) Run(a *App) error {
 			errs = append(errs, err)
 			continue
 		}
-		if !s.saved {
+		if !s.Saved {
 			fmt.Fprintf(a.Stderr, "No saved profile %s; cached tokens of that name, if any, were dropped.\n", name)
 		}
 		if err := a.logout(dir, name); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if s.saved {
+		if s.Saved {
 			fmt.Fprintf(a.Stderr, "Forgot profile %s.\n", name)
 		}
 	}
@@ -231,7 +244,7 @@ func (a *App) logout(dir profile.Dir, name string) error {
 	if err != nil {
 		return err
 	}
-	if s.saved {
+	if s.Saved {
 		st, _, err := a.secureStore(s)
 		if err != nil {
 			return err

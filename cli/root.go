@@ -32,7 +32,7 @@ type Globals struct {
 	StoreDir          string `name:"store-dir" env:"PCTOKEN_STORE_DIR" placeholder:"DIR" type:"path" help:"Folder of the file store."`
 	CacheDir          string `name:"cache-dir" env:"PCTOKEN_CACHE_DIR" placeholder:"DIR" type:"path" help:"Access-token cache (default: under the user cache dir)."`
 	ConfigDir         string `name:"config-dir" env:"PCTOKEN_CONFIG_DIR" placeholder:"DIR" type:"path" help:"Saved profiles (default: under the user config dir)."`
-	Verbose           bool   `short:"v" env:"PCTOKEN_VERBOSE" help:"Diagnostics on stderr (secrets redacted)."`
+	Verbose           bool   `short:"v" help:"Diagnostics on stderr, secrets redacted (also PCTOKEN_VERBOSE=1)."`
 }
 
 // VersionCmd prints the version.

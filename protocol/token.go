@@ -93,6 +93,23 @@ var (
 	errNoExpiry   = errors.New("token has no expiry time")
 )
 
+// Outputs are the shapes get --output writes.
+var Outputs = []string{"json", "token", "az", "azd"}
+
+// WriteOutput writes t in the shape output names (one of Outputs; "" is json). Times
+// in the az shape are local, as az writes them.
+func WriteOutput(w io.Writer, output string, t Token) error {
+	switch output {
+	case "token":
+		return WriteToken(w, t)
+	case "az":
+		return WriteAz(w, t, time.Local)
+	case "azd":
+		return WriteAzd(w, t)
+	}
+	return WriteJSON(w, t)
+}
+
 // WriteJSON writes the `json` shape followed by a newline.
 func WriteJSON(w io.Writer, t Token) error {
 	v, err := newTokenJSON(t)

@@ -34,11 +34,9 @@ type RefreshToken struct {
 }
 
 // savePause is how long the writing Rotate waits between two writes while rotations
-// keep coming. Each write of the file store costs a key derivation and two fsyncs, and
-// every Rotate used to wait for one: measured (integration/perf BenchmarkBatch), a
-// batch of 1,000 tenants made 255 writes and 255 profile saves, and took 6 s at 50 ms
-// of identity-provider latency on a quiet machine, 23 s on a busy one (--parallel 16
-// slots held while waiting for fsync).
+// keep coming. Each write of the file store costs a key derivation and two fsyncs;
+// when every rotation waited for its own write, a batch spent most of its time there
+// (docs/performance.md, bar 5).
 const savePause = 250 * time.Millisecond
 
 // Get returns the current refresh token; ErrNotFound in the store means consent is needed.

@@ -4,6 +4,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/pctoken/pctoken-helper/cache"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // flag is one flag of get as cli declares it to kong (cli.Globals, cli.TokenFlags,
@@ -26,6 +29,7 @@ const (
 	kindOutput               // the enum json, token, az, azd
 	kindIgnored              // a path whose value a cache hit never reads
 	kindDecline              // Run leaves the command line to the full path
+	kindVerbose              // declines on the command line, and when its variable says on
 )
 
 // Indexes into flags, for input.str.
@@ -63,8 +67,9 @@ var flags = [numFlags]flag{
 	flagStoreDir:          {long: "store-dir", env: "PCTOKEN_STORE_DIR", kind: kindIgnored},
 	flagCacheDir:          {long: "cache-dir", env: "PCTOKEN_CACHE_DIR", kind: kindPath},
 	flagConfigDir:         {long: "config-dir", env: "PCTOKEN_CONFIG_DIR", kind: kindPath},
-	// Verbose prints what the chain does; only the full path says that.
-	flagVerbose:      {long: "verbose", short: 'v', env: "PCTOKEN_VERBOSE", kind: kindDecline},
+	// Verbose prints what the chain does; only the full path says that. Its variable is
+	// read with settings.Verbose, as cli reads it.
+	flagVerbose:      {long: "verbose", short: 'v', env: settings.VerboseVariable, kind: kindVerbose},
 	flagScope:        {long: "scope", short: 's', kind: kindScopes},
 	flagMinValidity:  {long: "min-validity", kind: kindDuration},
 	flagForceRefresh: {long: "force-refresh", kind: kindDecline},
@@ -77,7 +82,7 @@ var flags = [numFlags]flag{
 
 // Defaults of get's flags, as cli's kong tags declare them.
 const (
-	defaultMinValidity = 5 * time.Minute
+	defaultMinValidity = cache.DefaultMinValidity
 	defaultTimeout     = 30 * time.Second
 	defaultOutput      = "json"
 )
@@ -99,7 +104,21 @@ type input struct {
 	output      string
 }
 
-func (in *input) str(i int) string { return in.strs[i] }
+// given is the input as the settings the resolver takes.
+func (in *input) given() settings.Given {
+	return settings.Given{
+		Profile:           in.strs[flagProfile],
+		ClientID:          in.strs[flagClientID],
+		Tenant:            in.strs[flagTenant],
+		Cloud:             in.strs[flagCloud],
+		AuthorityHost:     in.strs[flagAuthorityHost],
+		ClientCertificate: in.strs[flagClientCertificate],
+		Store:             in.strs[flagStore],
+		StoreDir:          in.strs[flagStoreDir],
+		CacheDir:          in.strs[flagCacheDir],
+		ConfigDir:         in.strs[flagConfigDir],
+	}
+}
 
 // parse reads a get or exec-credential command line the way kong does, for the forms
 // kong reads unambiguously: the command first, then "--name value", "--name=value",
@@ -129,7 +148,7 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (in input, ok b
 		case len(a) == 2 && a[0] == '-':
 			idx = byShort(a[1])
 		}
-		if idx < 0 || flags[idx].kind == kindDecline || flags[idx].getOnly && in.cmd != cmdGet {
+		if idx < 0 || flags[idx].kind == kindDecline || flags[idx].kind == kindVerbose || flags[idx].getOnly && in.cmd != cmdGet {
 			return input{}, false
 		}
 		if !inline {
@@ -170,6 +189,12 @@ func parse(args []string, lookupEnv func(string) (string, bool)) (in input, ok b
 		}
 		if f.kind == kindDecline {
 			return input{}, false
+		}
+		if f.kind == kindVerbose {
+			if on, err := settings.Verbose(v); on || err != nil {
+				return input{}, false
+			}
+			continue
 		}
 		seen[i] = true
 		in.strs[i] = v

@@ -19,26 +19,24 @@
 // message comes from there. Run never writes a byte unless it has the whole answer.
 //
 // What Run computes must be exactly what cli computes for the same command line and
-// environment. The tests of this package hold it to that: for a corpus of command
-// lines and environments they compare its output, byte for byte, with cli.Run's, and
-// they check its table of flags against the kong tags of cli's structs, so that a flag
-// added there without being added here fails a test instead of changing an answer. A
-// check added to cli's token commands (like checkTenant) needs its twin here, or a
-// case in the tests showing it cannot matter on a cache hit.
+// environment, so it holds no rule of its own: which profile, app, authority, tenant
+// and scopes a command means is settings.ResolveProfile and settings.ResolveToken, the
+// functions cli calls, and the answer is written by protocol's writers, as cli writes
+// it. What stays here is the scanner of the command line. The tests hold it to kong:
+// for a corpus of command lines and environments they compare Run's output, byte for
+// byte, with cli.Run's, and they check its table of flags against the kong tags of
+// cli's structs, so that a flag added there without being added here fails a test
+// instead of changing an answer.
 package hit
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/pctoken/pctoken-helper/cache"
-	"github.com/pctoken/pctoken-helper/cloud"
-	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/protocol"
 	"github.com/pctoken/pctoken-helper/settings"
 )
@@ -51,25 +49,23 @@ func Run(args []string, stdout, stderr io.Writer, now time.Time) (code int, hand
 	if !ok {
 		return 0, false
 	}
+	g, scopes := in.given(), in.scopes
 	var out bytes.Buffer
 	switch in.cmd {
 	case cmdGet:
-		t, ok := lookup(in, "", "", in.scopes, now)
-		if !ok || write(&out, in.output, t) != nil {
+		t, ok := lookup(in, g, scopes, now)
+		if !ok || protocol.WriteOutput(&out, in.output, t) != nil {
 			return 0, false // a token the output refuses: let the full path say so
 		}
 	case cmdExecCredential:
-		// As cli's ExecCredentialCmd: the cluster's exec extension fills in what no
-		// flag or variable set.
 		info, err := protocol.ParseExecInfo(os.Getenv("KUBERNETES_EXEC_INFO"))
 		if err != nil {
 			return 0, false
 		}
-		scopes := in.scopes
-		if len(scopes) == 0 {
-			scopes = info.Cluster.Scopes
+		if g, scopes, err = g.WithCluster(scopes, info.Cluster.Profile, info.Cluster.Tenant, info.Cluster.Scopes); err != nil {
+			return 0, false
 		}
-		t, ok := lookup(in, info.Cluster.Profile, info.Cluster.Tenant, scopes, now)
+		t, ok := lookup(in, g, scopes, now)
 		if !ok || protocol.WriteExecCredential(&out, info.APIVersion, t.AccessToken, t.ExpiresOn) != nil {
 			return 0, false
 		}
@@ -82,72 +78,27 @@ func Run(args []string, stdout, stderr io.Writer, now time.Time) (code int, hand
 	return 0, true
 }
 
-// lookup is cli's tokenRequest and the cache's Load and Fresh, for the one shape of
-// request Run handles; ok is false wherever cli would do anything else. profileName
-// and tenant apply where no flag or variable set them (cli's explicit arguments);
-// scopes are those given.
-func lookup(in input, profileName, tenantName string, given []string, now time.Time) (protocol.Token, bool) {
-	name := in.str(flagProfile)
-	if name == "" {
-		name = profileName
-	}
-	if name == "" {
-		name = profile.Default
-	}
-	if profile.ValidName(name) != nil {
-		return protocol.Token{}, false
-	}
-	configDir, err := settings.Dir(in.str(flagConfigDir), os.UserConfigDir)
+// lookup resolves the request with the rules cli uses (settings) and answers it from
+// the cache; ok is false wherever cli would do anything else than return a cached
+// token: an error, a miss, a token not fresh enough.
+func lookup(in input, g settings.Given, scopes []string, now time.Time) (protocol.Token, bool) {
+	p, err := settings.ResolveProfile(g, "", settings.LoadFrom(g))
 	if err != nil {
 		return protocol.Token{}, false
 	}
-	p, err := profile.Dir(filepath.Join(configDir, "profiles")).Load(name)
-	if err != nil && !errors.Is(err, profile.ErrNotFound) {
-		return protocol.Token{}, false
-	}
-	// flag > environment > saved profile > default, as cli's settingsFor.
-	override(&p.ClientID, in.str(flagClientID))
-	override(&p.Cloud, in.str(flagCloud))
-	override(&p.AuthorityHost, in.str(flagAuthorityHost))
-	c, err := cloud.Lookup(p.Cloud)
+	key, err := settings.ResolveToken(p, g, settings.Wanted{Scopes: scopes, MinValidity: in.minValidity, Timeout: in.timeout})
 	if err != nil {
 		return protocol.Token{}, false
 	}
-	authority := c.LoginHost
-	if p.AuthorityHost != "" {
-		if authority, err = cloud.NormalizeAuthorityHost(p.AuthorityHost); err != nil {
-			return protocol.Token{}, false
-		}
-	}
-	if !settings.IsGUID(p.ClientID) || in.minValidity < 0 || in.timeout < 0 {
-		return protocol.Token{}, false
-	}
-	tenant := in.str(flagTenant)
-	if tenant == "" {
-		tenant = tenantName
-	}
-	if tenant == "" {
-		tenant = p.HomeTenant
-	}
-	if tenant == "" {
-		tenant = "organizations"
-	}
-	if !settings.IsTenant(tenant) {
-		return protocol.Token{}, false
-	}
-	scopes := settings.Scopes(c, p.Scopes, given)
-	if len(scopes) != 1 {
-		return protocol.Token{}, false // several scopes: cli checks them first
-	}
-	cacheDir, err := settings.Dir(in.str(flagCacheDir), os.UserCacheDir)
+	dir, err := g.CacheFolder()
 	if err != nil {
 		return protocol.Token{}, false
 	}
-	cc, err := cache.Open(cacheDir)
+	cc, err := cache.Open(dir)
 	if err != nil {
 		return protocol.Token{}, false
 	}
-	e, ok := cc.Load(cache.Key{Profile: name, ClientID: p.ClientID, Authority: authority, Tenant: tenant, Scopes: scopes})
+	e, ok := cc.Load(key)
 	if !ok || !cache.Fresh(e, now, in.minValidity) {
 		return protocol.Token{}, false
 	}
@@ -156,26 +107,7 @@ func lookup(in input, profileName, tenantName string, given []string, now time.T
 		ExpiresOn:   e.ExpiresOn,
 		TenantID:    e.TenantID,
 		Scopes:      e.Scopes,
-		Profile:     name,
+		Profile:     key.Profile,
 		Cached:      true,
 	}, true
-}
-
-func override(dst *string, v string) {
-	if v != "" {
-		*dst = v
-	}
-}
-
-// write renders t as get --output does.
-func write(w io.Writer, output string, t protocol.Token) error {
-	switch output {
-	case "token":
-		return protocol.WriteToken(w, t)
-	case "az":
-		return protocol.WriteAz(w, t, time.Local)
-	case "azd":
-		return protocol.WriteAzd(w, t)
-	}
-	return protocol.WriteJSON(w, t)
 }

@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/pctoken/pctoken-helper/cli"
 	// A get the access-token cache answers is answered here, before the packages
@@ -13,5 +15,10 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Run(context.Background(), os.Args[1:], cli.OS()))
+	// Ctrl-C or a TERM cancels the run's context: a refresh in flight is abandoned
+	// before its answer is saved, and the cache and store stay as they were.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, os.Args[1:], cli.OS())
+	stop()
+	os.Exit(code)
 }

@@ -98,11 +98,11 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 		{name: "git-credential without verb", args: []string{"git-credential"}, want: "verb"},
 		{name: "bad duration", args: []string{"get", "--timeout", "soon"}, want: "--timeout"},
 		{name: "negative min-validity", args: []string{"get", "--min-validity=-5m"}, want: "negative"},
-		{name: "negative timeout", args: []string{"exec-credential", "--timeout=-1s"}, want: "negative"},
+		{name: "negative timeout", args: []string{"exec-credential", "-s", "partner-center", "--timeout=-1s"}, want: "negative"},
 		{name: "bad output", args: []string{"get", "-o", "xml"}, want: "--output"},
 		{name: "bad status output", args: []string{"status", "-o", "yaml"}, want: "--output"},
 		{name: "parallel 0", args: []string{"get", "--request", "-", "--parallel", "0"}, want: "--parallel"},
-		{name: "request file missing", args: []string{"get", "--request", filepath.Join(e.Dir, "nope.ndjson")}, want: "cannot read requests"},
+		{name: "request file missing", args: []string{"get", "--request", filepath.Join(e.Dir, "nope.ndjson")}, want: "failed to read requests"},
 		{name: "profile traversal", args: []string{"--profile", "../../etc/x", "get"}, want: "invalid profile name"},
 		{name: "profile too long", args: []string{"--profile", strings.Repeat("p", 65), "get"}, want: "invalid profile name"},
 		{name: "profile huge", args: []string{"--profile", huge, "get"}, want: "invalid profile name"},
@@ -121,14 +121,14 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 		{name: "consent port range", args: []string{"consent", "--port-range", "9000-8000", "--no-browser"}, want: "port range"},
 		{name: "consent flow", args: []string{"consent", "--flow", "carrier-pigeon"}, want: "--flow"},
 
-		{name: "exec info not json", args: []string{"exec-credential"}, env: execInfo("not json"), want: "KUBERNETES_EXEC_INFO"},
-		{name: "exec info empty object", args: []string{"exec-credential"}, env: execInfo("{}"), want: "KUBERNETES_EXEC_INFO"},
-		{name: "exec info unknown version", args: []string{"exec-credential"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v9","kind":"ExecCredential","spec":{}}`), want: "apiVersion"},
-		{name: "exec info wrong kind", args: []string{"exec-credential"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"Pod","spec":{}}`), want: "KUBERNETES_EXEC_INFO"},
-		{name: "exec info trailing data", args: []string{"exec-credential"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{}} {}`), want: "KUBERNETES_EXEC_INFO"},
-		{name: "exec info deep nesting", args: []string{"exec-credential"}, env: execInfo(strings.Repeat("[", 100000)), want: "KUBERNETES_EXEC_INFO"},
-		{name: "exec info bad utf-8", args: []string{"exec-credential"}, env: execInfo("{\"apiVersion\":\"\xff\xfe\"}"), want: "KUBERNETES_EXEC_INFO"},
-		{name: "exec info cluster config types", args: []string{"exec-credential"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://k","config":{"scopes":5}}}}`), want: "KUBERNETES_EXEC_INFO"},
+		{name: "exec info not json", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo("not json"), want: "KUBERNETES_EXEC_INFO"},
+		{name: "exec info empty object", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo("{}"), want: "KUBERNETES_EXEC_INFO"},
+		{name: "exec info unknown version", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v9","kind":"ExecCredential","spec":{}}`), want: "apiVersion"},
+		{name: "exec info wrong kind", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"Pod","spec":{}}`), want: "KUBERNETES_EXEC_INFO"},
+		{name: "exec info trailing data", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{}} {}`), want: "KUBERNETES_EXEC_INFO"},
+		{name: "exec info deep nesting", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo(strings.Repeat("[", 100000)), want: "KUBERNETES_EXEC_INFO"},
+		{name: "exec info bad utf-8", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo("{\"apiVersion\":\"\xff\xfe\"}"), want: "KUBERNETES_EXEC_INFO"},
+		{name: "exec info cluster config types", args: []string{"exec-credential", "-s", "partner-center"}, env: execInfo(`{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false,"cluster":{"server":"https://k","config":{"scopes":5}}}}`), want: "KUBERNETES_EXEC_INFO"},
 
 		{name: "git line without =", args: []string{"git-credential", "get"}, stdin: "protocol=https\nhost dev.azure.com\n\n", want: "line 2"},
 		{name: "git NUL byte", args: []string{"git-credential", "get"}, stdin: "protocol=https\nhost=dev.azure.com\x00evil.example\n\n", want: "NUL"},
@@ -182,7 +182,7 @@ func TestDamagedProfileIsAClearError(t *testing.T) {
 		if err := os.WriteFile(path, damage, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		for _, args := range [][]string{{"get"}, {"get", "-o", "token"}, {"exec-credential"}, {"renew"}} {
+		for _, args := range [][]string{{"get"}, {"get", "-o", "token"}, {"exec-credential", "-s", "partner-center"}, {"renew"}} {
 			res := runOpen(t, e, badInputLimit, "", false, nil, args...)
 			noPanic(t, "damaged profile", res)
 			if res.Code != 5 || !strings.Contains(res.Stderr, "error: ") || !strings.Contains(res.Stderr, "consent --profile default") {
@@ -331,7 +331,7 @@ func TestStdinLeftOpenIsNotWaitedOn(t *testing.T) {
 		{"git-credential erase", "protocol=https\nhost=dev.azure.com\npassword=x\n\n", []string{"git-credential", "erase"}, ""},
 		{"import", storedRefreshToken(t, e, "default") + "\n", []string{"import", "--profile", "imported"}, ""},
 		{"get", "", []string{"get", "-o", "token"}, "ey"},
-		{"exec-credential", "", []string{"exec-credential"}, `"kind":"ExecCredential"`},
+		{"exec-credential", "", []string{"exec-credential", "-s", "partner-center"}, `"kind":"ExecCredential"`},
 	}
 	for _, c := range cases {
 		res := runOpen(t, e, badInputLimit, c.stdin, true, nil, c.args...)

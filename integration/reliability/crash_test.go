@@ -57,7 +57,7 @@ func TestKilledAtRandomMoments(t *testing.T) {
 	}{
 		{args: []string{"get", "--scope", "graph", "--force-refresh"}, redeems: 1},
 		{args: []string{"get", "--scope", "arm", "--tenant", entrasim.CustomerTenantID, "--force-refresh"}, redeems: 1},
-		{args: []string{"exec-credential", "--force-refresh"}, redeems: 1},
+		{args: []string{"exec-credential", "-s", "partner-center", "--force-refresh"}, redeems: 1},
 		{args: []string{"renew"}, redeems: 1},
 		{args: []string{"get", "--request", "-", "--force-refresh"}, redeems: 3, stdin: `{"id":1,"scopes":["graph"]}` + "\n" +
 			`{"id":2,"scopes":["arm"],"tenant":"` + entrasim.CustomerTenantID + `"}` + "\n" + `{"id":3,"scopes":["graph"],"tenant":"` + entrasim.CustomerTenantID + `"}` + "\n"},

@@ -234,7 +234,7 @@ func TestHangingProviderEndsWithinTimeout(t *testing.T) {
 	}{
 		{"get", "", []string{"get", "--force-refresh"}},
 		{"get -o token", "", []string{"get", "--force-refresh", "-o", "token"}},
-		{"exec-credential", "", []string{"exec-credential", "--force-refresh"}},
+		{"exec-credential", "", []string{"exec-credential", "-s", "partner-center", "--force-refresh"}},
 		{"git-credential get", "protocol=https\nhost=dev.azure.com\n\n", []string{"git-credential", "--force-refresh", "get"}},
 		{"get --request", `{"id":"a","force_refresh":true}` + "\n" + `{"id":"b","force_refresh":true,"tenant":"` + entrasim.CustomerTenantID + `"}` + "\n", []string{"get", "--request", "-"}},
 		{"renew", "", []string{"renew"}},

@@ -124,7 +124,7 @@ func TestNoSessionBusIsAutolaunched(t *testing.T) {
 	os.Mkdir(e.Vars["XDG_RUNTIME_DIR"], 0o700)
 	runs := 0
 	for _, store := range []string{"file", "auto", "secret-service", "kwallet", "pass"} {
-		for _, args := range [][]string{{"get"}, {"get", "--force-refresh"}, {"status"}, {"exec-credential"}, {"get", "--store", store}} {
+		for _, args := range [][]string{{"get"}, {"get", "--force-refresh"}, {"status"}, {"exec-credential", "-s", "partner-center"}, {"get", "--store", store}} {
 			e.Vars["PCTOKEN_STORE"] = store
 			res, _ := timedRun(t, e, 30*time.Second, "", args...)
 			noPanic(t, store, res)

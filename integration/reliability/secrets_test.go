@@ -166,7 +166,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		{name: "get confidential", args: append([]string{"get", "--force-refresh"}, conf...)},
 		{name: "get batch", stdin: `{"id":1}` + "\n" + `{"id":2,"profile":"conf","scopes":["graph"],"force_refresh":true}` + "\n" + `{"id":3,"tenant":"` + entrasim.OtherTenantID + `"}` + "\n{broken\n",
 			args: []string{"get", "--request", "-"}, code: 2},
-		{name: "exec-credential", args: []string{"exec-credential", "--force-refresh"},
+		{name: "exec-credential", args: []string{"exec-credential", "-s", "partner-center", "--force-refresh"},
 			env: map[string]string{"KUBERNETES_EXEC_INFO": `{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"interactive":false}}`}},
 		{name: "git-credential get", stdin: "capability[]=authtype\nprotocol=https\nhost=dev.azure.com\n\n", args: []string{"git-credential", "--scope", "azure-devops", "get"}},
 		{name: "git-credential get, other host", stdin: "protocol=https\nhost=evil.example\n\n", args: []string{"git-credential", "get"}},
@@ -327,7 +327,7 @@ func TestUnsafeCacheFolderIsRefused(t *testing.T) {
 		if err := c.setup(); err != nil {
 			t.Fatal(err)
 		}
-		for _, args := range [][]string{{"get"}, {"get", "--force-refresh"}, {"exec-credential"}} {
+		for _, args := range [][]string{{"get"}, {"get", "--force-refresh"}, {"exec-credential", "-s", "partner-center"}} {
 			res := runOpen(t, e, badInputLimit, "", false, nil, append(args, c.args...)...)
 			noPanic(t, c.name, res)
 			if res.Code == 0 || !strings.Contains(res.Stderr, "error: ") {
