@@ -55,6 +55,8 @@ const (
 	exitConsent   = 3
 	exitTransient = 4
 	exitConfig    = 5
+
+	exitInterrupted = 130 // as shells report a command ended by SIGINT
 )
 
 func exitCode(err error) int {
@@ -124,6 +126,11 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	var s silent
 	if errors.As(err, &s) {
 		return s.code
+	}
+	if ctx.Err() != nil {
+		// SIGINT or SIGTERM: the work in flight was abandoned, nothing half-done saved.
+		fmt.Fprintf(env.Stderr, "error: interrupted\n")
+		return exitInterrupted
 	}
 	showError(env.Stderr, err, app.remedy(err))
 	return exitCode(err)

@@ -75,7 +75,7 @@ func (a *App) fetch(ctx context.Context, r token.Request, timeout time.Duration)
 		defer cancel()
 	}
 	t, err := src.Token(ctx, r)
-	if err != nil && ctx.Err() != nil && failure.KindOf(err) == failure.Unexpected {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && failure.KindOf(err) == failure.Unexpected {
 		err = failure.Errorf(failure.Transient, "no token within --timeout %s: %w", timeout, err)
 	}
 	return t, failure.WithProfile(err, r.Profile)

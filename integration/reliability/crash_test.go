@@ -3,6 +3,8 @@ package reliability
 import (
 	"bytes"
 	"context"
+	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -270,4 +272,72 @@ func onlyNewEntry(t *testing.T, e *harness.Env, known []string) string {
 		t.Fatalf("want one new cache entry, found %v", out)
 	}
 	return out[0]
+}
+
+// TestInterruptedRefreshChangesNothing sends SIGINT to a get whose refresh is in
+// flight (the identity provider holds the request): the helper stops at once, says
+// so, and leaves the cached token and the stored refresh token as they were.
+func TestInterruptedRefreshChangesNothing(t *testing.T) {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			e := newEnv(t)
+			e.Consent()
+			before := e.MustRun("get", "-o", "token").Stdout
+			storeBefore := snapshot(t, e.Dir)
+			e.Sim.HangNext(1)
+			e.Sim.ResetStats()
+
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := e.Command(ctx, "get", "-o", "token", "--force-refresh", "--timeout", "50s")
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for e.Sim.Stats().Requests["token"] == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the refresh never reached the identity provider")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			start := time.Now()
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			if took := time.Since(start); took > 10*time.Second {
+				t.Fatalf("the helper took %v to stop after %v", took, sig)
+			}
+			if code := cmd.ProcessState.ExitCode(); code != 130 || out.Len() != 0 || !strings.Contains(errb.String(), "interrupted") {
+				t.Fatalf("after %v: exit %d, stdout %q, stderr %q; want 130, nothing on stdout, \"interrupted\"", sig, code, out.String(), errb.String())
+			}
+			if after := snapshot(t, e.Dir); !maps.Equal(after, storeBefore) {
+				t.Fatalf("the interrupted refresh changed files:\nbefore %v\nafter  %v", storeBefore, after)
+			}
+			if got := e.MustRun("get", "-o", "token").Stdout; got != before {
+				t.Fatalf("the cached token changed: %q, was %q", got, before)
+			}
+		})
+	}
+}
+
+// snapshot is the content of every regular file under dir, by path (lock files, which
+// hold nothing, left out).
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".lock") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		out[path] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
