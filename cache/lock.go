@@ -55,7 +55,7 @@ func (c *Cache) Acquire(ctx context.Context, k Key) (unlock func(), held bool, e
 		if err := ctx.Err(); err != nil {
 			return nil, false, fmt.Errorf("lock cache entry: %w", err)
 		}
-		fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|noFollow))
+		fl := flock.New(path, flock.SetFlag(os.O_CREATE|openReadFlags))
 		ok, err := fl.TryLock()
 		if errors.Is(err, fs.ErrNotExist) && !madeDir {
 			madeDir = true
@@ -69,6 +69,10 @@ func (c *Cache) Acquire(ctx context.Context, k Key) (unlock func(), held bool, e
 		}
 		if !ok {
 			return nil, false, waitReleased(ctx, path)
+		}
+		if fi, err := fl.Stat(); err == nil && !fi.Mode().IsRegular() {
+			_ = fl.Unlock()
+			return nil, false, fmt.Errorf("lock cache entry: %s is not a regular file", path)
 		}
 		if !stillLinked(fl) {
 			_ = fl.Unlock()
@@ -90,7 +94,7 @@ func (c *Cache) Acquire(ctx context.Context, k Key) (unlock func(), held bool, e
 func waitReleased(ctx context.Context, path string) error {
 	done := make(chan error, 1)
 	go func() {
-		fl := flock.New(path, flock.SetFlag(os.O_RDONLY|noFollow))
+		fl := flock.New(path, flock.SetFlag(openReadFlags))
 		err := fl.RLock()
 		if err == nil {
 			err = fl.Unlock()

@@ -16,7 +16,7 @@ type ExecCredentialCmd struct {
 func (e *ExecCredentialCmd) Run(ctx context.Context, a *App) error {
 	info, err := protocol.ParseExecInfo(a.Getenv("KUBERNETES_EXEC_INFO"))
 	if err != nil {
-		return usageError("KUBERNETES_EXEC_INFO: %w", err)
+		return usageError("%w", err)
 	}
 	// kubectl marks a run where nobody can answer a prompt; then none is shown.
 	a.NonInteractive = !info.Interactive

@@ -70,7 +70,7 @@ func ParseExecInfo(s string) (ExecInfo, error) {
 	}
 	var raw execInfoJSON
 	if err := json.Unmarshal([]byte(s), &raw); err != nil {
-		return ExecInfo{}, fmt.Errorf("parse KUBERNETES_EXEC_INFO: %w", err)
+		return ExecInfo{}, fmt.Errorf("failed to parse KUBERNETES_EXEC_INFO: %w", err)
 	}
 	if !knownExecAPI(raw.APIVersion) {
 		return ExecInfo{}, fmt.Errorf("KUBERNETES_EXEC_INFO has apiVersion %q; supported: %s, %s", raw.APIVersion, ExecAPIV1, ExecAPIV1beta1)

@@ -27,8 +27,15 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 		}
 	}
 	unlock, stored, err := c.lock(ctx, key, r)
-	if err != nil {
-		return Token{}, &failure.Error{Kind: failure.Transient, Message: "gave up waiting for another pctoken-helper refreshing the same token", Err: err}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return Token{}, failure.Errorf(failure.Transient, "gave up waiting for another pctoken-helper refreshing the same token: %w", err)
+	case err != nil:
+		// The lock cannot be taken at all (a read-only cache folder, a lock path that is
+		// not a plain file). Refreshing without it is safe, only not herd-proof: at worst
+		// two processes redeem at once, and every rotated refresh token stays valid.
+		c.warn("refreshing without the cache lock: %v", err)
+		unlock = func() {}
 	}
 	if stored != nil {
 		return fromEntry(*stored), nil

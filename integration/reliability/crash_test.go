@@ -341,3 +341,34 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	}
 	return out
 }
+
+// TestUnusableLockStillRefreshes plants what makes the cache lock impossible to take
+// where the lock file of the token goes: a FIFO (opening one for reading would block)
+// or a symbolic link. The get still refreshes, says why it went without the lock, and
+// never waits on the FIFO.
+func TestUnusableLockStillRefreshes(t *testing.T) {
+	for name, plant := range map[string]func(path string) error{
+		"fifo":    func(path string) error { return syscall.Mkfifo(path, 0o600) },
+		"symlink": func(path string) error { return os.Symlink("/dev/null", path) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.Consent()
+			e.MustRun("get", "-o", "token")
+			locks, _ := filepath.Glob(filepath.Join(e.Dir, "home", ".cache", "pctoken-helper", "locks", "*.lock"))
+			if len(locks) != 1 {
+				t.Fatalf("want the one lock file of the token, found %v", locks)
+			}
+			if err := os.Remove(locks[0]); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(locks[0]); err != nil {
+				t.Fatal(err)
+			}
+			res := e.Run("get", "-o", "token", "--force-refresh", "--timeout", "20s")
+			if res.Code != 0 || strings.TrimSpace(res.Stdout) == "" || !strings.Contains(res.Stderr, "without the cache lock") {
+				t.Fatalf("exit %d, stdout %q, stderr %q: want a refreshed token and a warning", res.Code, res.Stdout, res.Stderr)
+			}
+		})
+	}
+}
