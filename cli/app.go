@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/pctoken/pctoken-helper/cache"
@@ -12,6 +13,7 @@ import (
 	"github.com/pctoken/pctoken-helper/entra"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/idphttp"
+	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/securestore"
 	"github.com/pctoken/pctoken-helper/settings"
 	"github.com/pctoken/pctoken-helper/token"
@@ -225,7 +227,7 @@ func (a *App) session(s *settings.Profile) (*token.Session, error) {
 	}
 	o.mu.Unlock()
 	if !s.Saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
-		return nil, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("profile %s has no refresh token", s.Name)}
+		return nil, a.missingProfile(s.Name)
 	}
 	cred, err := a.credential(s)
 	if err != nil {
@@ -266,6 +268,28 @@ func (a *App) session(s *settings.Profile) (*token.Session, error) {
 	return ss, nil
 }
 
+// missingProfile is the error for a profile that was never saved: a typo of a saved
+// one (usage, naming the nearest and listing them), or, on a machine with none, the
+// consent to run.
+func (a *App) missingProfile(name string) error {
+	var saved []string
+	if dir, err := a.given().Profiles(); err == nil {
+		saved, _ = dir.List()
+	}
+	if len(saved) == 0 {
+		return &failure.Error{Kind: failure.ConsentNeeded, Profile: name,
+			Message: fmt.Sprintf("profile %s was never consented (no saved profiles on this machine)", name),
+			Remedy:  "pctoken-helper consent --profile " + name + " --client-id ID"}
+	}
+	msg := fmt.Sprintf("no profile %s (saved profiles: %s)", name, strings.Join(saved, ", "))
+	remedy := "pctoken-helper consent --profile " + name + " --client-id ID, or use one of the saved profiles"
+	if near := settings.Nearest(name, saved); near != "" {
+		msg = fmt.Sprintf("no profile %s: did you mean %s? (saved profiles: %s)", name, near, strings.Join(saved, ", "))
+		remedy = "use --profile " + near
+	}
+	return &failure.Error{Kind: failure.Usage, Profile: name, Message: msg, Remedy: remedy}
+}
+
 // recordRotation notes in the saved profile when its refresh token was last rotated,
 // which is when its 90-day inactivity window started again.
 func (a *App) recordRotation(s *settings.Profile) error {
@@ -281,7 +305,41 @@ func (a *App) recordRotation(s *settings.Profile) error {
 		return err
 	}
 	p.RotatedAt = a.Now().UTC()
+	p.Refused = nil
 	return dir.Save(p)
+}
+
+// deadRefreshToken are the AADSTS codes that mean the refresh token itself is
+// unusable, in every tenant: expired unused, revoked, or its code expired.
+var deadRefreshToken = map[string]bool{"700082": true, "50173": true, "70008": true}
+
+// homeOnlyRefusals mean the same when the home tenant says them (MFA or sign-in
+// frequency); a customer tenant's Conditional Access says nothing about the token.
+var homeOnlyRefusals = map[string]bool{"50078": true, "50079": true, "70043": true, "50076": true}
+
+// recordRefusal notes in the saved profile that the identity provider refused its
+// refresh token, so that status and renew's schedulers see it needs consent.
+func (a *App) recordRefusal(s *settings.Profile, tenant string, err error) {
+	var e *failure.Error
+	if !s.Saved || !errors.As(err, &e) || e.Kind != failure.ConsentNeeded || e.AADSTS == "" {
+		return
+	}
+	home := tenant == "organizations" || tenant == s.HomeTenant || tenant == s.Account.HomeTenantID
+	if !deadRefreshToken[e.AADSTS] && !(home && homeOnlyRefusals[e.AADSTS]) {
+		return
+	}
+	dir, derr := a.given().Profiles()
+	if derr != nil {
+		return
+	}
+	p, lerr := dir.Load(s.Name)
+	if lerr != nil {
+		return
+	}
+	p.Refused = &profile.Refusal{AADSTS: e.AADSTS, Reason: e.Message, At: a.Now().UTC()}
+	if serr := dir.Save(p); serr != nil {
+		a.logf("could not record the refusal in profile %s: %v", s.Name, serr)
+	}
 }
 
 // remedy is the command that fixes err, for the hint line: for the profile the error
@@ -295,6 +353,10 @@ func (a *App) remedy(err error) string {
 }
 
 func remedyFor(err error, profileName string) string {
+	var given *failure.Error
+	if errors.As(err, &given) && given.Remedy != "" {
+		return given.Remedy
+	}
 	if errors.Is(err, securestore.ErrNoPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE, or run the command in a terminal"
 	}

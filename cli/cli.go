@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/term"
 
 	"github.com/pctoken/pctoken-helper/consent"
 	"github.com/pctoken/pctoken-helper/failure"
@@ -20,8 +22,10 @@ import (
 	"github.com/pctoken/pctoken-helper/settings"
 )
 
-// Version is set at build time with -ldflags "-X github.com/pctoken/pctoken-helper/cli.Version=v1.2.3".
-var Version = ""
+// Version, Commit and Date are set by release builds with -ldflags "-X
+// github.com/pctoken/pctoken-helper/cli.Version=v1.2.3" (and .Commit, .Date); other
+// builds read them from the module's build information.
+var Version, Commit, Date string
 
 // Env is the edge of the operating system the commands touch; tests replace parts of it.
 type Env struct {
@@ -30,20 +34,24 @@ type Env struct {
 	Getenv         func(string) string
 	Now            func() time.Time
 	// TTY opens the terminal for passphrase prompts (never stdin/stdout).
-	TTY     func() (io.ReadWriteCloser, error)
-	Browser consent.Browser
+	TTY func() (io.ReadWriteCloser, error)
+	// IsTerminal tells whether a person is at the terminal (stdin is one), so that a
+	// destructive command may ask instead of needing --yes.
+	IsTerminal func() bool
+	Browser    consent.Browser
 }
 
 // OS is the real environment.
 func OS() Env {
 	return Env{
-		Stdin:   os.Stdin,
-		Stdout:  os.Stdout,
-		Stderr:  os.Stderr,
-		Getenv:  os.Getenv,
-		Now:     time.Now,
-		TTY:     func() (io.ReadWriteCloser, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
-		Browser: consent.Browser{Getenv: os.Getenv, Stderr: os.Stderr},
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		Getenv:     os.Getenv,
+		Now:        time.Now,
+		TTY:        func() (io.ReadWriteCloser, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
+		IsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
+		Browser:    consent.Browser{Getenv: os.Getenv, Stderr: os.Stderr},
 	}
 }
 
@@ -86,7 +94,7 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 		kong.Writers(env.Stdout, env.Stderr),
 		kong.Exit(func(c int) { panic(kongExit{c}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": version()},
+		kong.Vars{"version": versionLine()},
 	)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "error: %v\n", err)
@@ -113,7 +121,7 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	// path reads it by the same rule (an exported but empty variable is unset).
 	verbose, err := settings.Verbose(env.Getenv(settings.VerboseVariable))
 	if err != nil {
-		showError(env.Stderr, err, "pctoken-helper --help")
+		env.showError(err, "pctoken-helper --help")
 		return exitUsage
 	}
 	root.Verbose = root.Verbose || verbose
@@ -132,7 +140,7 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 		fmt.Fprintf(env.Stderr, "error: interrupted\n")
 		return exitInterrupted
 	}
-	showError(env.Stderr, err, app.remedy(err))
+	env.showError(err, app.remedy(err))
 	return exitCode(err)
 }
 
@@ -141,11 +149,24 @@ type silent struct{ code int }
 
 func (s silent) Error() string { return fmt.Sprintf("exit %d", s.code) }
 
-func showError(w io.Writer, err error, remedy string) {
-	fmt.Fprintf(w, "error: %v\n", err)
-	if remedy != "" {
-		fmt.Fprintf(w, "hint: %s\n", remedy)
+// showError shows err once: an error line and, when there is one, the command that
+// fixes it. On a terminal (and without NO_COLOR) the two words that start the lines
+// stand out.
+func (e Env) showError(err error, remedy string) {
+	errWord, hintWord := "error:", "hint:"
+	if e.colour() {
+		errWord, hintWord = "\x1b[1;31merror:\x1b[0m", "\x1b[1;36mhint:\x1b[0m"
 	}
+	fmt.Fprintf(e.Stderr, "%s %v\n", errWord, err)
+	if remedy != "" {
+		fmt.Fprintf(e.Stderr, "%s %s\n", hintWord, remedy)
+	}
+}
+
+// colour tells whether stderr is a terminal that wants colour (https://no-color.org).
+func (e Env) colour() bool {
+	f, ok := e.Stderr.(*os.File)
+	return ok && e.Getenv("NO_COLOR") == "" && e.Getenv("TERM") != "dumb" && term.IsTerminal(int(f.Fd()))
 }
 
 // errorObject is err as the contract's JSON error object.
@@ -169,6 +190,39 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// versionLine is what version and --version print: the module version, and the
+// commit, its date and the Go release the binary was built from.
+func versionLine() string {
+	commit, date, modified := "unknown", "unknown", false
+	goVersion := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.time":
+				date = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if Commit != "" {
+		commit = Commit
+	}
+	if Date != "" {
+		date = Date
+	}
+	if len(commit) > 12 {
+		commit = commit[:12]
+	}
+	if modified {
+		commit += "+dirty"
+	}
+	return fmt.Sprintf("pctoken-helper %s (commit %s, built %s, %s %s/%s)", version(), commit, date, goVersion, runtime.GOOS, runtime.GOARCH)
 }
 
 func usageError(format string, args ...any) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/securestore"
 	"github.com/pctoken/pctoken-helper/settings"
 )
 
@@ -250,5 +252,23 @@ func TestEmptyVerboseVariableIsUnset(t *testing.T) {
 	env, out, errb := testEnv("")
 	if code := Run(context.Background(), []string{"version"}, env); code != 0 || !strings.Contains(out.String(), "pctoken-helper") {
 		t.Fatalf("exit %d, stderr %q", code, errb)
+	}
+}
+
+func TestVersionNamesTheBuild(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-V"}} {
+		env, out, _ := testEnv("")
+		if code := Run(context.Background(), args, env); code != 0 || !strings.HasPrefix(out.String(), "pctoken-helper ") || !strings.Contains(out.String(), "commit ") || !strings.Contains(out.String(), runtime.Version()) {
+			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
+	}
+}
+
+// The stores settings accepts are the ones securestore opens, and the Key Vault store.
+func TestStoresMatchSecurestore(t *testing.T) {
+	for _, b := range securestore.Backends {
+		if !slices.Contains(settings.Stores, b) {
+			t.Errorf("securestore opens %q, which settings refuses", b)
+		}
 	}
 }

@@ -27,6 +27,10 @@ type ConsentCmd struct {
 }
 
 func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
+	// Everything that can be checked is checked before anyone is asked to sign in.
+	if err := settings.CheckScopes(c.Scopes); err != nil {
+		return err
+	}
 	s, err := a.appSettings("consent needs the application id: pass --client-id ID or set PCTOKEN_CLIENT_ID")
 	if err != nil {
 		return err
@@ -176,6 +180,7 @@ func (a *App) saveConsent(s *settings.Profile, app entra.App, t entra.Token, sco
 	p.Scopes = scopeList
 	p.Account = profile.Account{Username: t.Account.Username, HomeAccountID: t.Account.HomeAccountID, HomeTenantID: t.Account.HomeTenantID}
 	p.ConsentedAt, p.RotatedAt = now, now
+	p.Refused = nil
 	dir, err := a.given().Profiles()
 	if err != nil {
 		return err
@@ -241,6 +246,9 @@ type ImportCmd struct {
 }
 
 func (c *ImportCmd) Run(ctx context.Context, a *App) error {
+	if err := settings.CheckScopes(c.Scope); err != nil {
+		return err
+	}
 	s, err := a.appSettings("import needs the application id the refresh token was issued to: pass --client-id ID")
 	if err != nil {
 		return err

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"strings"
 
 	"github.com/pctoken/pctoken-helper/protocol"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // ExecCredentialCmd is the kubectl / client-go exec credential plugin.
@@ -53,7 +55,10 @@ func (g *GitCredentialCmd) Run(ctx context.Context, a *App) error {
 		return usageError("git credential request: %w", err)
 	}
 	if !g.allowed(req) {
-		a.logf("git-credential: host %q (protocol %q) is not allowed; answering nothing", req.Host, req.Protocol)
+		// git shows the helper's stderr, and would otherwise only say that it could not
+		// read a user name.
+		fmt.Fprintf(a.Stderr, "pctoken-helper: no token for %s://%s: only https hosts matching --host (%s) get one\n",
+			settings.Printable(req.Protocol), settings.Printable(req.Host), strings.Join(g.Host, ", "))
 		return nil
 	}
 	if g.Verb == "erase" {

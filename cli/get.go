@@ -41,6 +41,9 @@ func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f Tok
 	}
 	key, err := settings.ResolveToken(*s, a.given(), settings.Wanted{Tenant: tenant, Scopes: scopeArgs, MinValidity: f.MinValidity, Timeout: f.Timeout})
 	if err != nil {
+		if failure.KindOf(err) == failure.ConsentNeeded && !s.Saved {
+			err = a.missingProfile(s.Name)
+		}
 		return token.Request{}, s, err
 	}
 	return token.Request{
@@ -65,6 +68,16 @@ func (a *App) source() (token.Source, error) {
 }
 
 func (a *App) fetch(ctx context.Context, r token.Request, timeout time.Duration) (token.Token, error) {
+	t, err := a.fetchToken(ctx, r, timeout)
+	if err != nil {
+		if s, serr := a.settingsFor(r.Profile); serr == nil {
+			a.recordRefusal(s, r.Tenant, err)
+		}
+	}
+	return t, err
+}
+
+func (a *App) fetchToken(ctx context.Context, r token.Request, timeout time.Duration) (token.Token, error) {
 	src, err := a.source()
 	if err != nil {
 		return token.Token{}, err
@@ -186,10 +199,7 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 	if firstErr != nil {
 		// The answers on stdout say what failed, request by request; stderr says that
 		// something did, as every failing command does.
-		fmt.Fprintf(a.Stderr, "error: %d of %d requests failed; the first: %v\n", failed, total, firstErr)
-		if remedy := a.remedy(firstErr); remedy != "" {
-			fmt.Fprintf(a.Stderr, "hint: %s\n", remedy)
-		}
+		a.showError(fmt.Errorf("%d of %d requests failed; the first: %w", failed, total, firstErr), a.remedy(firstErr))
 		return silent{exitCode(firstErr)}
 	}
 	return nil

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -18,23 +20,32 @@ import (
 
 // StatusCmd shows what is stored, never a secret.
 type StatusCmd struct {
-	Output string `short:"o" enum:"json,text" default:"text" help:"text or json."`
+	Output   string `short:"o" enum:"json,text" default:"text" help:"text or json."`
+	WarnDays int    `name:"warn-days" placeholder:"N" help:"Exit 3 when a refresh token is refused or within N days of its 90-day inactivity limit (say which on stderr)."`
 }
 
 type statusProfile struct {
-	Name          string        `json:"name"`
-	ClientID      string        `json:"client_id"`
-	Cloud         string        `json:"cloud"`
-	AuthorityHost string        `json:"authority_host,omitempty"`
-	Account       string        `json:"account,omitempty"`
-	HomeTenant    string        `json:"home_tenant,omitempty"`
-	Store         string        `json:"store,omitempty"`
-	Confidential  bool          `json:"confidential"`
-	Scopes        []string      `json:"scopes,omitempty"`
-	ConsentedAt   *time.Time    `json:"consented_at,omitempty"`
-	RotatedAt     *time.Time    `json:"refresh_token_rotated_at,omitempty"`
-	DaysLeft      *int          `json:"days_left,omitempty"`
-	Tokens        []statusToken `json:"cached_tokens"`
+	Name          string         `json:"name"`
+	ClientID      string         `json:"client_id"`
+	Cloud         string         `json:"cloud"`
+	AuthorityHost string         `json:"authority_host,omitempty"`
+	Account       string         `json:"account,omitempty"`
+	HomeTenant    string         `json:"home_tenant,omitempty"`
+	Store         string         `json:"store,omitempty"`
+	Confidential  bool           `json:"confidential"`
+	Scopes        []string       `json:"scopes,omitempty"`
+	ConsentedAt   *time.Time     `json:"consented_at,omitempty"`
+	RotatedAt     *time.Time     `json:"refresh_token_rotated_at,omitempty"`
+	DaysLeft      *int           `json:"days_left,omitempty"`
+	NeedsConsent  bool           `json:"needs_consent"`
+	Refused       *statusRefusal `json:"refused,omitempty"`
+	Tokens        []statusToken  `json:"cached_tokens"`
+}
+
+type statusRefusal struct {
+	AADSTS string    `json:"aadsts,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 type statusToken struct {
@@ -46,19 +57,48 @@ type statusToken struct {
 }
 
 func (s *StatusCmd) Run(a *App) error {
-	profiles, err := a.collectStatus()
+	if s.WarnDays < 0 {
+		return usageError("--warn-days must not be negative")
+	}
+	profiles, err := a.collectStatus(a.Profile)
 	if err != nil {
 		return err
 	}
 	if s.Output == "json" {
-		return writeStatusJSON(a.Stdout, profiles)
+		err = writeStatusJSON(a.Stdout, profiles)
+	} else {
+		err = writeStatusText(a.Stdout, profiles)
 	}
-	return writeStatusText(a.Stdout, profiles)
+	if err != nil || s.WarnDays == 0 {
+		return err
+	}
+	return warnSoon(a.Stderr, profiles, s.WarnDays)
+}
+
+// warnSoon says on w which refresh tokens need consent, or will within days, and
+// fails with exit 3 if any does: a daily job's alarm (docs/renew.md).
+func warnSoon(w io.Writer, profiles []statusProfile, days int) error {
+	var soon []string
+	for _, p := range profiles {
+		switch {
+		case p.Refused != nil:
+			fmt.Fprintf(w, "%s: the refresh token was refused (AADSTS%s, %s): consent is needed: pctoken-helper consent --profile %s\n", p.Name, p.Refused.AADSTS, p.Refused.At.Format(time.RFC3339), p.Name)
+		case p.DaysLeft != nil && *p.DaysLeft <= days:
+			fmt.Fprintf(w, "%s: the refresh token ends in %d days unless it is used: pctoken-helper renew --profile %s\n", p.Name, *p.DaysLeft, p.Name)
+		default:
+			continue
+		}
+		soon = append(soon, p.Name)
+	}
+	if len(soon) == 0 {
+		return nil
+	}
+	return silent{exitConsent}
 }
 
 // collectStatus reads every saved profile and the cached tokens, as of now. Damaged
 // profiles and an unreadable cache are warned about and left out.
-func (a *App) collectStatus() ([]statusProfile, error) {
+func (a *App) collectStatus(only string) ([]statusProfile, error) {
 	dir, err := a.given().Profiles()
 	if err != nil {
 		return nil, err
@@ -66,6 +106,12 @@ func (a *App) collectStatus() ([]statusProfile, error) {
 	names, err := dir.List()
 	if err != nil {
 		return nil, configError("%w", err)
+	}
+	if only != "" {
+		if !slices.Contains(names, only) {
+			return nil, a.missingProfile(only)
+		}
+		names = []string{only}
 	}
 	var entries []cache.Entry
 	if c, err := a.openCache(); err == nil {
@@ -89,9 +135,16 @@ func (a *App) collectStatus() ([]statusProfile, error) {
 		if !p.ConsentedAt.IsZero() {
 			sp.ConsentedAt = &p.ConsentedAt
 		}
-		if !p.RotatedAt.IsZero() {
+		if !p.RotatedAt.IsZero() || p.Refused != nil {
 			days := p.DaysLeft(now)
-			sp.RotatedAt, sp.DaysLeft = &p.RotatedAt, &days
+			sp.DaysLeft = &days
+		}
+		if !p.RotatedAt.IsZero() {
+			sp.RotatedAt = &p.RotatedAt
+		}
+		if p.Refused != nil {
+			sp.NeedsConsent = true
+			sp.Refused = &statusRefusal{AADSTS: p.Refused.AADSTS, Reason: p.Refused.Reason, At: p.Refused.At.UTC()}
 		}
 		for _, e := range entries {
 			if e.Key.Profile == name {
@@ -130,7 +183,9 @@ func writeStatusText(w io.Writer, profiles []statusProfile) error {
 		fmt.Fprintf(tw, "account\t%s\n", orDefault(p.Account, "-"))
 		fmt.Fprintf(tw, "home tenant\t%s\n", orDefault(p.HomeTenant, "-"))
 		fmt.Fprintf(tw, "store\t%s\n", p.Store)
-		if p.RotatedAt != nil {
+		if p.Refused != nil {
+			fmt.Fprintf(tw, "refresh token\tNEEDS CONSENT: refused %s (AADSTS%s: %s); 0 days left; run: pctoken-helper consent --profile %s\n", p.Refused.At.Format(time.RFC3339), p.Refused.AADSTS, p.Refused.Reason, p.Name)
+		} else if p.RotatedAt != nil {
 			fmt.Fprintf(tw, "refresh token\trotated %s, %d days left before the 90-day inactivity limit\n", p.RotatedAt.UTC().Format(time.RFC3339), *p.DaysLeft)
 		} else {
 			fmt.Fprintf(tw, "refresh token\tnever rotated\n")
@@ -187,7 +242,7 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 		}
 		if err != nil {
 			fmt.Fprintf(a.Stdout, "%s: renewal failed: %v\n", name, err)
-			showError(a.Stderr, err, a.remedy(err))
+			a.showError(err, a.remedy(err))
 			if worst == nil || exitCode(err) == exitConsent {
 				worst = err
 			}
@@ -204,7 +259,8 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 
 // LogoutCmd forgets a profile.
 type LogoutCmd struct {
-	All bool `help:"Forget every saved profile."`
+	All bool `help:"Forget every saved profile (asks on a terminal; elsewhere needs --yes)."`
+	Yes bool `help:"Do not ask for confirmation."`
 }
 
 func (l *LogoutCmd) Run(a *App) error {
@@ -216,6 +272,11 @@ func (l *LogoutCmd) Run(a *App) error {
 	if l.All {
 		if names, err = dir.List(); err != nil {
 			return configError("%w", err)
+		}
+		if len(names) > 0 && !l.Yes {
+			if err := a.confirm(fmt.Sprintf("Forget every saved profile (%s), its refresh token and its cached tokens?", strings.Join(names, ", "))); err != nil {
+				return err
+			}
 		}
 	}
 	var errs []error
@@ -262,4 +323,23 @@ func (a *App) logout(dir profile.Dir, name string) error {
 		}
 	}
 	return dir.Delete(name)
+}
+
+// confirm asks question on the terminal and fails unless the answer is yes. Where no
+// person can answer (no terminal: a script, CI), it fails with the flag that confirms.
+func (a *App) confirm(question string) error {
+	if a.IsTerminal == nil || !a.IsTerminal() {
+		return usageError("%s Confirm with --yes (there is no terminal to ask on)", question)
+	}
+	tty, err := a.TTY()
+	if err != nil {
+		return usageError("%s Confirm with --yes (the terminal cannot be opened: %w)", question, err)
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "%s [y/N] ", question)
+	answer, _ := bufio.NewReader(tty).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return usageError("not confirmed: nothing was forgotten")
+	}
+	return nil
 }

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"fmt"
+
+	"github.com/alecthomas/kong"
 )
 
 // Root is the command line. Settings resolve flag > environment > profile saved at
 // consent > built-in default, so the profile-backed flags have no kong defaults.
 type Root struct {
 	Globals
+	VersionFlag kong.VersionFlag `name:"version" short:"V" help:"Print the version and exit."`
 
 	Version        VersionCmd        `cmd:"" help:"Print the version."`
 	Consent        ConsentCmd        `cmd:"" help:"The interactive step, once per profile: sign in and store the refresh token."`
@@ -39,6 +42,6 @@ type Globals struct {
 type VersionCmd struct{}
 
 func (VersionCmd) Run(a *App) error {
-	_, err := fmt.Fprintf(a.Stdout, "pctoken-helper %s\n", version())
+	_, err := fmt.Fprintln(a.Stdout, versionLine())
 	return err
 }

@@ -42,6 +42,17 @@ type Profile struct {
 	// RotatedAt is when a refresh token was last redeemed and its successor saved;
 	// the 90-day inactivity window runs from here.
 	RotatedAt time.Time `json:"rotated_at,omitzero"`
+	// Refused is the identity provider's last refusal of the refresh token itself
+	// (expired, revoked, MFA or sign-in frequency), kept until a redemption succeeds
+	// again: until then the profile needs consent.
+	Refused *Refusal `json:"refused,omitempty"`
+}
+
+// Refusal is when and why the identity provider refused a profile's refresh token.
+type Refusal struct {
+	AADSTS string    `json:"aadsts,omitempty"` // e.g. "700082"
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // Account is the signed-in user of the profile, as Entra reported it.
@@ -56,8 +67,12 @@ const InactivityLimit = 90 * 24 * time.Hour
 
 // DaysLeft is how many days, started ones included, remain of the inactivity window
 // at now: 90 right after a rotation, 1 on its last day, and 0 or less once it has
-// passed. It is -1 when the profile has no recorded rotation.
+// passed. It is 0 when the refresh token was refused since, and -1 when the profile
+// has no recorded rotation.
 func (p Profile) DaysLeft(now time.Time) int {
+	if p.Refused != nil {
+		return 0
+	}
 	if p.RotatedAt.IsZero() {
 		return -1
 	}

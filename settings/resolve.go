@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,6 +119,9 @@ func ResolveProfile(g Given, name string, load Loader) (Profile, error) {
 	override(&s.Store, g.Store)
 	override(&s.StoreDir, g.StoreDir)
 	override(&s.ClientCertificate, g.ClientCertificate)
+	if err := CheckStore(s.Store); err != nil {
+		return Profile{}, err
+	}
 	if s.Login, err = cloud.Lookup(s.Cloud); err != nil {
 		return Profile{}, failure.Errorf(failure.Usage, "%w", err)
 	}
@@ -128,6 +132,21 @@ func ResolveProfile(g Given, name string, load Loader) (Profile, error) {
 		}
 	}
 	return s, nil
+}
+
+// Stores are the secure stores --store names ("" is auto); securestore opens them.
+var Stores = []string{"auto", "secret-service", "keychain", "wincred", "kwallet", "pass", "file", "azure-keyvault"}
+
+// CheckStore refuses an unknown --store before anything is asked or sent.
+func CheckStore(name string) error {
+	if name == "" || slices.Contains(Stores, name) {
+		return nil
+	}
+	msg := "unknown store " + QuoteShort(name) + " (stores: " + strings.Join(Stores, ", ") + ")"
+	if near := Nearest(name, Stores); near != "" {
+		msg = "unknown store " + QuoteShort(name) + ": did you mean " + near + "? (stores: " + strings.Join(Stores, ", ") + ")"
+	}
+	return &failure.Error{Kind: failure.Usage, Message: msg}
 }
 
 // LoadFrom reads profiles from g's config folder.
@@ -190,6 +209,9 @@ func ResolveToken(p Profile, g Given, w Wanted) (cache.Key, error) {
 		tenant = "organizations"
 	}
 	if err := CheckTenant(tenant); err != nil {
+		return cache.Key{}, failure.WithProfile(err, p.Name)
+	}
+	if err := CheckScopes(w.Scopes); err != nil {
 		return cache.Key{}, failure.WithProfile(err, p.Name)
 	}
 	scopes := Scopes(p.Login, p.Scopes, w.Scopes)

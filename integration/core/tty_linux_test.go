@@ -115,3 +115,91 @@ func runOnTerminal(t *testing.T, e *harness.Env, answer string, args ...string) 
 	time.Sleep(20 * time.Millisecond)
 	return out.String(), errb.String(), seen(), cmd.ProcessState.ExitCode()
 }
+
+// TestLogoutAllAsksOnATerminal: logout --all forgets nothing without --yes where no
+// one can be asked, asks on a terminal, and acts only on "y".
+func TestLogoutAllAsksOnATerminal(t *testing.T) {
+	e := harness.New(t)
+	e.Consent("--profile", "contoso")
+	e.Consent("--profile", "tailspin")
+
+	res := e.Run("logout", "--all")
+	wantExit(t, res, 2, "logout --all without a terminal or --yes")
+	if !strings.Contains(res.Stderr, "--yes") {
+		t.Fatalf("the error must name --yes:\n%s", res.Stderr)
+	}
+	for _, answer := range []string{"n", "y"} {
+		pty := testpty.Open(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cmd := e.Command(ctx, "logout", "--all")
+		var out, errb bytes.Buffer
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pty.Slave, &out, &errb
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pty.Slave.Close()
+		var shown bytes.Buffer
+		buf := make([]byte, 512)
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(shown.String(), "[y/N]") && time.Now().Before(deadline) {
+			_ = pty.Master.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			n, _ := pty.Master.Read(buf)
+			shown.Write(buf[:n])
+		}
+		if !strings.Contains(shown.String(), "contoso, tailspin") {
+			cancel()
+			t.Fatalf("no question naming the profiles on the terminal: %q", shown.String())
+		}
+		pty.Master.WriteString(answer + "\n")
+		_ = cmd.Wait()
+		cancel()
+		names := e.MustRun("status", "-o", "json").Stdout
+		kept := strings.Contains(names, `"tailspin"`)
+		if answer == "n" && (cmd.ProcessState.ExitCode() != 2 || !kept) || answer == "y" && (cmd.ProcessState.ExitCode() != 0 || kept) {
+			t.Fatalf("answer %q: exit %d, profiles after: %s\nstderr %s", answer, cmd.ProcessState.ExitCode(), names, errb.String())
+		}
+	}
+}
+
+// TestColourOnlyOnATerminal: error: and hint: stand out on a terminal, never on a
+// pipe, never with NO_COLOR.
+func TestColourOnlyOnATerminal(t *testing.T) {
+	e := harness.New(t)
+	run := func(onTerminal bool, vars ...string) string {
+		pty := testpty.Open(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := e.Command(ctx, "get", "--scope", "grpah")
+		cmd.Env = append(cmd.Env, vars...)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if onTerminal {
+			cmd.Stderr = pty.Slave
+		}
+		_ = cmd.Run()
+		pty.Slave.Close()
+		if !onTerminal {
+			return errb.String()
+		}
+		var shown bytes.Buffer
+		buf := make([]byte, 4096)
+		for {
+			_ = pty.Master.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			n, err := pty.Master.Read(buf)
+			shown.Write(buf[:n])
+			if err != nil {
+				return shown.String()
+			}
+		}
+	}
+	if got := run(true); !strings.Contains(got, "\x1b[1;31merror:\x1b[0m") {
+		t.Errorf("on a terminal: %q, want a coloured error:", got)
+	}
+	if got := run(true, "NO_COLOR=1"); strings.Contains(got, "\x1b[") || !strings.Contains(got, "error:") {
+		t.Errorf("with NO_COLOR: %q", got)
+	}
+	if got := run(false); strings.Contains(got, "\x1b[") || !strings.HasPrefix(got, "error: ") {
+		t.Errorf("on a pipe: %q", got)
+	}
+}

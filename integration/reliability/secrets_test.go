@@ -255,7 +255,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	t.Logf("%d secrets checked against %d outputs, every file, and %d helper command lines", len(s.values), len(outputs), sampled)
 
 	// logout forgets the refresh tokens and the stored secret.
-	e.MustRun("logout", "--all")
+	e.MustRun("logout", "--all", "--yes")
 	for _, key := range []string{"refresh-token:default", "refresh-token:conf", "client-secret:conf"} {
 		if v, err := fileStore(t, e).Get(key); err == nil {
 			t.Fatalf("after logout --all the store still holds %s (%d bytes)", key, len(v))
