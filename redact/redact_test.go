@@ -40,18 +40,18 @@ func TestKnownSecretsInEveryForm(t *testing.T) {
 func TestTokenShapes(t *testing.T) {
 	jwt := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiIxMjMifQ.c2lnbmF0dXJl"
 	for in, gone := range map[string]string{
-		"refresh_token=unknownvalue123&x=1":            "unknownvalue123",
-		"client_secret=abc~def&":                        "abc~def",
-		"client_assertion=" + jwt:                       "c2lnbmF0dXJl",
-		"a=1&code=OAQABAAIAAAD&state=z":                 "OAQABAAIAAAD",
-		"code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r": "dBjftJeZ4CVP",
-		"?password=hunter2hunter2":                      "hunter2",
-		`{"refresh_token": "abcdefghij", "x": 1}`:       "abcdefghij",
+		"refresh_token=unknownvalue123&x=1":              "unknownvalue123",
+		"client_secret=abc~def&":                         "abc~def",
+		"client_assertion=" + jwt:                        "c2lnbmF0dXJl",
+		"a=1&code=OAQABAAIAAAD&state=z":                  "OAQABAAIAAAD",
+		"code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r":   "dBjftJeZ4CVP",
+		"?password=hunter2hunter2":                       "hunter2",
+		`{"refresh_token": "abcdefghij", "x": 1}`:        "abcdefghij",
 		`description: {\"client_secret\":\"xyzxyzxyz\"}`: "xyzxyzxyz",
-		"bearer " + jwt + " end":                        "eyJ0eXAi",
+		"bearer " + jwt + " end":                         "eyJ0eXAi",
 		"token 1.AXYZabcdefghijklmnopqrstuvwxyz0123 end": "abcdefghijklmnop",
 		"blob Ab3" + strings.Repeat("xY9", 20) + " end":  "xY9xY9xY9",
-		"refresh_token%3Dsomething-long&":               "something-long",
+		"refresh_token%3Dsomething-long&":                "something-long",
 	} {
 		out := String(in)
 		if strings.Contains(out, gone) || !strings.Contains(out, Marker) {
