@@ -227,14 +227,31 @@ func hideShapes(s string) string {
 	return hideLongRuns(s)
 }
 
+// isTokenByte: the characters of base64, base64url and of Entra's secrets; not '/',
+// so that the folders of a path are taken one at a time.
 func isTokenByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '=' || c == '%'
+		c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '=' || c == '%'
 }
 
-// hideLongRuns replaces runs of at least longRun token characters that mix upper
-// case, lower case and digits: base64 of random bytes looks like that, while GUIDs
-// (lower-case hex), URLs' paths and words do not.
+// class of a byte for hideLongRuns: 1 upper, 2 lower, 3 digit, 0 other.
+func class(c byte) int {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return 1
+	case c >= 'a' && c <= 'z':
+		return 2
+	case c >= '0' && c <= '9':
+		return 3
+	}
+	return 0
+}
+
+// hideLongRuns replaces runs of at least longRun token characters that look random:
+// upper case, lower case and digits, changing from one to another at least every
+// third character or so. Base64 of random bytes changes class at almost two
+// characters in three; GUIDs (lower-case hex), words, CamelCase names (a test's
+// folder) and digits in a row do not.
 func hideLongRuns(s string) string {
 	var b strings.Builder
 	changed := false
@@ -245,15 +262,18 @@ func hideLongRuns(s string) string {
 			continue
 		}
 		j := i
-		upper, lower, digit := false, false, false
+		var seen [4]bool
+		changes, prev := 0, -1
 		for j < len(s) && isTokenByte(s[j]) {
-			c := s[j]
-			upper = upper || c >= 'A' && c <= 'Z'
-			lower = lower || c >= 'a' && c <= 'z'
-			digit = digit || c >= '0' && c <= '9'
+			c := class(s[j])
+			seen[c] = true
+			if c != 0 && prev != 0 && c != prev && prev != -1 {
+				changes++
+			}
+			prev = c
 			j++
 		}
-		if j-i >= longRun && upper && lower && digit && !strings.Contains(s[i:j], "://") {
+		if n := j - i; n >= longRun && seen[1] && seen[2] && seen[3] && changes*5 >= n*2 {
 			b.WriteString(Marker)
 			changed = true
 		} else {

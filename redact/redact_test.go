@@ -40,18 +40,19 @@ func TestKnownSecretsInEveryForm(t *testing.T) {
 func TestTokenShapes(t *testing.T) {
 	jwt := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiIxMjMifQ.c2lnbmF0dXJl"
 	for in, gone := range map[string]string{
-		"refresh_token=unknownvalue123&x=1":              "unknownvalue123",
-		"client_secret=abc~def&":                         "abc~def",
-		"client_assertion=" + jwt:                        "c2lnbmF0dXJl",
-		"a=1&code=OAQABAAIAAAD&state=z":                  "OAQABAAIAAAD",
-		"code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r":   "dBjftJeZ4CVP",
-		"?password=hunter2hunter2":                       "hunter2",
-		`{"refresh_token": "abcdefghij", "x": 1}`:        "abcdefghij",
-		`description: {\"client_secret\":\"xyzxyzxyz\"}`: "xyzxyzxyz",
-		"bearer " + jwt + " end":                         "eyJ0eXAi",
-		"token 1.AXYZabcdefghijklmnopqrstuvwxyz0123 end": "abcdefghijklmnop",
-		"blob Ab3" + strings.Repeat("xY9", 20) + " end":  "xY9xY9xY9",
-		"refresh_token%3Dsomething-long&":                "something-long",
+		"refresh_token=unknownvalue123&x=1":               "unknownvalue123",
+		"client_secret=abc~def&":                          "abc~def",
+		"client_assertion=" + jwt:                         "c2lnbmF0dXJl",
+		"a=1&code=OAQABAAIAAAD&state=z":                   "OAQABAAIAAAD",
+		"code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r":    "dBjftJeZ4CVP",
+		"?password=hunter2hunter2":                        "hunter2",
+		`{"refresh_token": "abcdefghij", "x": 1}`:         "abcdefghij",
+		`description: {\"client_secret\":\"xyzxyzxyz\"}`:  "xyzxyzxyz",
+		"bearer " + jwt + " end":                          "eyJ0eXAi",
+		"token 1.AXYZabcdefghijklmnopqrstuvwxyz0123 end":  "abcdefghijklmnop",
+		"blob Ab3" + strings.Repeat("xY9", 20) + " end":   "xY9xY9xY9",
+		"secret Sv38Q~abcDEF123.ghiJKL456_mnoPQR789~stuv": "abcDEF123",
+		"refresh_token%3Dsomething-long&":                 "something-long",
 	} {
 		out := String(in)
 		if strings.Contains(out, gone) || !strings.Contains(out, Marker) {
@@ -65,6 +66,8 @@ func TestTokenShapes(t *testing.T) {
 		"error_code=50076 suberror=basic_action",
 		"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD1234 to authenticate.",
 		"version 1.2.3",
+		"/tmp/TestUnsafeConfigFolderIsRefused3456789012/001/home/.config/pctoken-helper/profiles/default.json",
+		"cache entry 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 is stale",
 	} {
 		if out := String(keep); out != keep {
 			t.Errorf("String(%q) = %q, want it unchanged", keep, out)

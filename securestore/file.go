@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/99designs/keyring"
+
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 const (
@@ -114,10 +116,12 @@ func (s *fileStore) Get(key string) (string, error) {
 		return "", s.explain(err, fmt.Sprintf("cannot read %q from the file store", key))
 	}
 	s.verified = true
+	redact.Register(string(item.Data))
 	return string(item.Data), nil
 }
 
 func (s *fileStore) Set(key, value string) error {
+	redact.Register(value)
 	name, err := fileName(key)
 	if err != nil {
 		return err
@@ -355,6 +359,7 @@ func (s *fileStore) passphrase(string) (string, error) {
 
 func (s *fileStore) obtainPassphrase() (string, error) {
 	if s.cfg.Passphrase != "" {
+		redact.Register(s.cfg.Passphrase)
 		return s.cfg.Passphrase, nil
 	}
 	if !s.cfg.Prompt {
@@ -386,5 +391,6 @@ func (s *fileStore) obtainPassphrase() (string, error) {
 			return "", errors.New("the two passphrases typed differ")
 		}
 	}
+	redact.Register(pass)
 	return pass, nil
 }
