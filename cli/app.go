@@ -50,12 +50,12 @@ type profileSettings struct {
 
 func (a *App) logf(format string, args ...any) {
 	if a.Verbose {
-		fmt.Fprintf(a.Stderr, "pctoken-helper: "+format+"\n", args...)
+		fmt.Fprintf(a.Stderr, "pctoken-helper: %s\n", shown(fmt.Sprintf(format, args...)))
 	}
 }
 
 func (a *App) warnf(format string, args ...any) {
-	fmt.Fprintf(a.Stderr, "warning: "+format+"\n", args...)
+	fmt.Fprintf(a.Stderr, "warning: %s\n", shown(fmt.Sprintf(format, args...)))
 }
 
 func (a *App) profileName(explicit string) string {

@@ -115,6 +115,7 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 		return exitUsage
 	}
 	app := &App{Env: env, Globals: &root.Globals}
+	registerEnvSecrets(env.Getenv)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(app)
 	if err == nil {
@@ -134,9 +135,9 @@ type silent struct{ code int }
 func (s silent) Error() string { return fmt.Sprintf("exit %d", s.code) }
 
 func showError(w io.Writer, err error, remedy string) {
-	fmt.Fprintf(w, "error: %v\n", err)
+	fmt.Fprintf(w, "error: %s\n", shown(err.Error()))
 	if remedy != "" {
-		fmt.Fprintf(w, "hint: %s\n", remedy)
+		fmt.Fprintf(w, "hint: %s\n", shown(remedy))
 	}
 }
 
@@ -150,6 +151,7 @@ func errorObject(err error, remedy string) protocol.Error {
 		}
 		e.Message = ee.Message
 	}
+	e.Message, e.Remedy = shown(e.Message), shown(e.Remedy)
 	return e
 }
 
