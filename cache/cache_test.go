@@ -104,7 +104,7 @@ func TestOpenRefusesDirectoriesOthersCanWrite(t *testing.T) {
 			t.Errorf("mode %04o: opened", mode)
 			continue
 		}
-		if !strings.Contains(err.Error(), "chmod 700 "+dir) {
+		if !strings.Contains(err.Error(), "chmod go-w "+dir) {
 			t.Errorf("mode %04o: error does not say what to run: %v", mode, err)
 		}
 	}

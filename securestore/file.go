@@ -18,6 +18,7 @@ import (
 
 	"github.com/99designs/keyring"
 
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 	"github.com/pctoken/pctoken-helper/redact"
 )
 
@@ -328,18 +329,14 @@ func (s *fileStore) prepareDir() error {
 	if s.dirReady {
 		return nil
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create the file store folder: %w", err)
-	}
-	info, err := os.Stat(s.dir)
-	if err != nil {
+	// The rules of every folder of the helper's (package safefs): the user's own,
+	// writable by no one else, and in no folder that lets another user swap it.
+	if _, err := safefs.EnsureDir(s.dir); err != nil {
+		var unsafe *safefs.UnsafeError
+		if errors.As(err, &unsafe) {
+			return fmt.Errorf("refusing the file store folder: %w", err)
+		}
 		return fmt.Errorf("cannot use the file store folder: %w", err)
-	}
-	if !info.IsDir() {
-		return fmt.Errorf("the file store folder %s is not a folder", s.dir)
-	}
-	if runtime.GOOS != "windows" && info.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("the file store folder %s is writable by other users: run chmod 700 on it", s.dir)
 	}
 	s.dirReady = true
 	return nil

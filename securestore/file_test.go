@@ -390,7 +390,7 @@ func TestFileRefusesOpenFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := openTestFile(t, dir, "pass").Set("k", "v")
-	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
+	if err == nil || !strings.Contains(err.Error(), "chmod go-w "+dir) {
 		t.Fatalf("Set in a world-writable folder: %v", err)
 	}
 }

@@ -1,0 +1,6 @@
+package cache
+
+import "github.com/pctoken/pctoken-helper/internal/safefs"
+
+// noFollow keeps opens from following a symbolic link planted in place of a file.
+const noFollow = safefs.NoFollow
