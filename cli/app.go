@@ -14,6 +14,7 @@ import (
 	"github.com/pctoken/pctoken-helper/entra"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/idphttp"
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/securestore"
 	"github.com/pctoken/pctoken-helper/settings"
@@ -389,6 +390,9 @@ func (a *App) remedy(err error) string {
 }
 
 func remedyFor(err error, profileName string) string {
+	if r := safefs.RemedyOf(err); r != "" {
+		return r // a file or folder another user could write: what to do with it
+	}
 	if errors.Is(err, securestore.ErrNoPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE, or run the command in a terminal"
 	}

@@ -35,8 +35,19 @@ type UnsafeError struct {
 	Remedy string // a safe way out, acting on Path itself only
 }
 
+// Error names the path and what is wrong; the remedy is for the hint line (cli shows
+// it, through RemedyOf).
 func (e *UnsafeError) Error() string {
-	return e.Path + " " + e.Reason + ": " + e.Remedy
+	return e.Path + " " + e.Reason
+}
+
+// RemedyOf is the remedy of the UnsafeError in err's chain, "" if there is none.
+func RemedyOf(err error) string {
+	var u *UnsafeError
+	if errors.As(err, &u) {
+		return u.Remedy
+	}
+	return ""
 }
 
 // maxLinks bounds the symbolic links followed on one path, as the kernel does (40).

@@ -40,7 +40,7 @@ func TestCheckDir(t *testing.T) {
 	os.Chmod(own, 0o770)
 	_, err := CheckDir(own)
 	unsafe(t, err, own)
-	if !strings.Contains(err.Error(), "chmod go-w "+own) {
+	if RemedyOf(err) != "run chmod go-w "+own {
 		t.Fatalf("remedy: %v", err)
 	}
 	os.Chmod(own, 0o700)
