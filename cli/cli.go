@@ -79,6 +79,7 @@ type kongExit struct{ code int }
 
 // Run runs the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) (code int) {
+	hardenProcess()
 	// An exported but empty PCTOKEN_VERBOSE means "not set", as for every other
 	// variable; kong would refuse it as a bool and fail every command.
 	if v, ok := os.LookupEnv("PCTOKEN_VERBOSE"); ok && strings.TrimSpace(v) == "" {

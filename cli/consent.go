@@ -49,6 +49,9 @@ func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
 	if len(c.Scopes) == 0 && len(s.Scopes) > 0 {
 		scopeList = scopesOf(s)
 	}
+	if err := checkScopes(scopeList); err != nil {
+		return err
+	}
 	if c.Flow == "device-code" && oneResource(scopeList) != nil {
 		return usageError("the device-code flow consents to one resource per run: run consent once per resource, or use --flow auth-code, which consents to all of them at once")
 	}
@@ -261,6 +264,9 @@ func (c *ImportCmd) Run(ctx context.Context, a *App) error {
 		return err
 	}
 	scopeList := scopes(s, c.Scope)
+	if err := checkScopes(scopeList); err != nil {
+		return err
+	}
 	if err := oneResource(scopeList); err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func (g *GitCredentialCmd) Run(ctx context.Context, a *App) error {
 // allowed reports whether the request is for an https host matching one of the
 // globs: a token must never reach another server, nor travel in clear text.
 func (g *GitCredentialCmd) allowed(req protocol.GitRequest) bool {
-	if req.Protocol != "https" || req.Host == "" {
+	if req.Protocol != "https" || !gitHostOK(req.Host) {
 		return false
 	}
 	host := strings.ToLower(req.Host)

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"strings"
+
 	"github.com/pctoken/pctoken-helper/redact"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // secretVars are the variables whose values are secrets of the helper's: they are
@@ -26,3 +29,43 @@ func shown(s string) string { return redact.String(s) }
 // registerSecret tells redact a secret read from stdin (a client secret, an imported
 // refresh token).
 func registerSecret(s string) { redact.Register(s) }
+
+// checkScopes refuses a scope that is not valid UTF-8 or holds a control character,
+// as checkTenant refuses such a tenant: it would be sent to the identity provider,
+// and shown in messages, as it is.
+func checkScopes(list []string) error {
+	for _, s := range list {
+		if !settings.IsScope(s) {
+			return usageError("invalid scope %s: a scope is text without control characters, such as https://graph.microsoft.com/.default", quoteShort(s))
+		}
+	}
+	return nil
+}
+
+// gitHostOK: a host git names is a host name (or an IP literal), maybe with a port,
+// and has no empty label, so that "*.visualstudio.com" matches a.visualstudio.com
+// but neither ".visualstudio.com" nor "visualstudio.com".
+func gitHostOK(host string) bool {
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == ':' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	if host[0] == '[' {
+		return true // an IPv6 literal: only a pattern naming it matches
+	}
+	name, port, hasPort := strings.Cut(host, ":")
+	if hasPort && (port == "" || strings.Trim(port, "0123456789") != "") {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" {
+			return false
+		}
+	}
+	return true
+}

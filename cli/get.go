@@ -64,6 +64,9 @@ func (a *App) tokenRequest(profileName, tenant string, scopeArgs []string, f Tok
 		ForceRefresh: f.ForceRefresh,
 		Session:      func() (*token.Session, error) { return a.session(s) },
 	}
+	if err := checkScopes(r.Scopes); err != nil {
+		return token.Request{}, s, err
+	}
 	if err := oneResource(r.Scopes); err != nil {
 		return token.Request{}, s, err
 	}

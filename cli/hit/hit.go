@@ -136,8 +136,8 @@ func lookup(in input, profileName, tenantName string, given []string, now time.T
 		return protocol.Token{}, false
 	}
 	scopes := settings.Scopes(c, p.Scopes, given)
-	if len(scopes) != 1 {
-		return protocol.Token{}, false // several scopes: cli checks them first
+	if len(scopes) != 1 || !settings.IsScope(scopes[0]) {
+		return protocol.Token{}, false // several scopes, or a bad one: cli checks them first
 	}
 	cacheDir, err := settings.Dir(in.str(flagCacheDir), os.UserCacheDir)
 	if err != nil {
