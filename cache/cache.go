@@ -18,13 +18,14 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 )
 
 const (
@@ -54,28 +55,20 @@ type Cache struct {
 // Open opens the cache in dir, creating it (0700, parents too) if it is missing.
 // It refuses a directory that is group- or other-writable or that belongs to
 // another user, since whoever can write there can hand us tokens of their
-// choosing. Open costs one stat when dir exists.
+// choosing, or one above it lets another user swap it (package safefs). Open costs one
+// lstat per folder on the path when dir exists, those above it once per process.
 func Open(dir string) (*Cache, error) {
 	if dir == "" {
 		return nil, errors.New("open cache: no directory given")
 	}
-	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create cache directory: %w", err)
+	// The same rules as for every folder of the helper's (package safefs): the
+	// folder is the user's alone, and no folder above it lets another user swap it.
+	if _, err := safefs.EnsureDir(dir); err != nil {
+		var unsafe *safefs.UnsafeError
+		if errors.As(err, &unsafe) {
+			return nil, fmt.Errorf("refusing the cache folder: %w", err)
 		}
-		// Stat again rather than trust the mode we asked for: another process
-		// may have made the directory first, and the umask applies.
-		fi, err = os.Stat(dir)
-	}
-	if err != nil {
 		return nil, fmt.Errorf("open cache: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("open cache: %s is not a directory", dir)
-	}
-	if err := checkOwner(dir, fi); err != nil {
-		return nil, err
 	}
 	return &Cache{dir: dir}, nil
 }
@@ -126,28 +119,7 @@ func (c *Cache) Load(k Key) (Entry, bool) {
 // and without blocking on a FIFO; it refuses anything but a regular file of
 // reasonable size.
 func readEntryFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, openReadFlags, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	if fi.Size() > maxEntrySize {
-		return nil, fmt.Errorf("file of %d bytes is too large", fi.Size())
-	}
-	// Files are replaced by rename and never rewritten, so the size read by the
-	// stat is the size of what this descriptor reads.
-	data := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, err
-	}
-	return data, nil
+	return safefs.ReadFile(path, maxEntrySize)
 }
 
 // Store saves e under k, replacing any entry there, as a whole: readers see the
@@ -178,6 +150,9 @@ func (c *Cache) Store(k Key, e Entry) error {
 // writers lists only them, never the whole cache.
 func (c *Cache) writeFile(id string, data []byte) error {
 	tmpDir := filepath.Join(c.dir, tmpDirName)
+	if err := safefs.CheckSub(c.dir, tmpDirName); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(tmpDir, id+".*") // 0600, O_EXCL
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.Mkdir(tmpDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 )
 
 // openTemp opens a cache in a fresh directory and collects its diagnostics.
@@ -104,7 +106,7 @@ func TestOpenRefusesDirectoriesOthersCanWrite(t *testing.T) {
 			t.Errorf("mode %04o: opened", mode)
 			continue
 		}
-		if !strings.Contains(err.Error(), "chmod 700 "+dir) {
+		if !strings.Contains(safefs.RemedyOf(err), "chmod go-w "+dir) {
 			t.Errorf("mode %04o: error does not say what to run: %v", mode, err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/gofrs/flock"
+
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 )
 
 func (c *Cache) lockPath(id string) string {
@@ -50,6 +52,9 @@ func (c *Cache) Lock(ctx context.Context, k Key) (unlock func(), err error) {
 // left in flock ends when the lock is released.
 func (c *Cache) Acquire(ctx context.Context, k Key) (unlock func(), held bool, err error) {
 	path := c.lockPath(k.ID())
+	if err := safefs.CheckSub(c.dir, lockDirName); err != nil {
+		return nil, false, fmt.Errorf("lock cache entry: %w", err)
+	}
 	madeDir := false
 	for {
 		if err := ctx.Err(); err != nil {

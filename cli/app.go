@@ -13,6 +13,7 @@ import (
 	"github.com/pctoken/pctoken-helper/entra"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/idphttp"
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 	"github.com/pctoken/pctoken-helper/profile"
 	"github.com/pctoken/pctoken-helper/securestore"
 	"github.com/pctoken/pctoken-helper/settings"
@@ -46,12 +47,12 @@ type opened struct {
 
 func (a *App) logf(format string, args ...any) {
 	if a.Verbose {
-		fmt.Fprintf(a.Stderr, "pctoken-helper: "+format+"\n", args...)
+		fmt.Fprintf(a.Stderr, "pctoken-helper: %s\n", shown(fmt.Sprintf(format, args...)))
 	}
 }
 
 func (a *App) warnf(format string, args ...any) {
-	fmt.Fprintf(a.Stderr, "warning: "+format+"\n", args...)
+	fmt.Fprintf(a.Stderr, "warning: %s\n", shown(fmt.Sprintf(format, args...)))
 }
 
 // given is what the command line and the environment set, for settings' resolver.
@@ -356,6 +357,9 @@ func remedyFor(err error, profileName string) string {
 	var given *failure.Error
 	if errors.As(err, &given) && given.Remedy != "" {
 		return given.Remedy
+	}
+	if r := safefs.RemedyOf(err); r != "" {
+		return r // a file or folder another user could write: what to do with it
 	}
 	if errors.Is(err, securestore.ErrNoPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE, or run the command in a terminal"

@@ -87,6 +87,7 @@ type kongExit struct{ code int }
 
 // Run runs the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) (code int) {
+	hardenProcess()
 	var root Root
 	parser, err := kong.New(&root,
 		kong.Name("pctoken-helper"),
@@ -126,6 +127,7 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	}
 	root.Verbose = root.Verbose || verbose
 	app := &App{Env: env, Globals: &root.Globals}
+	registerEnvSecrets(env.Getenv)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(app)
 	if err == nil {
@@ -150,16 +152,16 @@ type silent struct{ code int }
 func (s silent) Error() string { return fmt.Sprintf("exit %d", s.code) }
 
 // showError shows err once: an error line and, when there is one, the command that
-// fixes it. On a terminal (and without NO_COLOR) the two words that start the lines
-// stand out.
+// fixes it, both scrubbed of secrets (redact). On a terminal (and without NO_COLOR) the
+// two words that start the lines stand out.
 func (e Env) showError(err error, remedy string) {
 	errWord, hintWord := "error:", "hint:"
 	if e.colour() {
 		errWord, hintWord = "\x1b[1;31merror:\x1b[0m", "\x1b[1;36mhint:\x1b[0m"
 	}
-	fmt.Fprintf(e.Stderr, "%s %v\n", errWord, err)
+	fmt.Fprintf(e.Stderr, "%s %s\n", errWord, shown(err.Error()))
 	if remedy != "" {
-		fmt.Fprintf(e.Stderr, "%s %s\n", hintWord, remedy)
+		fmt.Fprintf(e.Stderr, "%s %s\n", hintWord, shown(remedy))
 	}
 }
 
@@ -179,6 +181,7 @@ func errorObject(err error, remedy string) protocol.Error {
 		}
 		e.Message = ee.Message
 	}
+	e.Message, e.Remedy = shown(e.Message), shown(e.Remedy)
 	return e
 }
 

@@ -105,7 +105,7 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 	fmt.Fprintf(a.Stderr, "To consent, sign in at:\n\n  %s\n\n", authURL)
 	if !c.NoBrowser {
 		if err := a.Browser.Open(authURL); err != nil {
-			fmt.Fprintf(a.Stderr, "Could not open a browser (%v); open the URL above yourself.\n", err)
+			fmt.Fprintf(a.Stderr, "Could not open a browser (%s); open the URL above yourself.\n", shown(err.Error()))
 		}
 	}
 	fmt.Fprintf(a.Stderr, "Waiting for the redirect to %s (up to %s)...\n", l.RedirectURI(), c.Timeout)
@@ -191,7 +191,7 @@ func (a *App) saveConsent(s *settings.Profile, app entra.App, t entra.Token, sco
 	a.forget(s.Name)
 
 	fmt.Fprintf(a.Stderr, "Consent saved for profile %s.\n  account:     %s\n  home tenant: %s\n  scopes:      %s\n  store:       %s\n",
-		s.Name, orDefault(t.Account.Username, "-"), p.HomeTenant, strings.Join(t.Scopes, " "), used)
+		s.Name, shown(orDefault(t.Account.Username, "-")), shown(p.HomeTenant), shown(strings.Join(t.Scopes, " ")), used)
 	if !t.HasMFA() {
 		fmt.Fprintf(a.Stderr, "warning: this sign-in did not use multi-factor authentication; Partner Center rejects app+user tokens without it. Sign in again with MFA: pctoken-helper consent --profile %s\n", s.Name)
 	}
@@ -236,6 +236,7 @@ func readSecretLine(r io.Reader, what string) (string, error) {
 	if line == "" {
 		return "", usageError("no %s on stdin", what)
 	}
+	registerSecret(line)
 	return line, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/pctoken/pctoken-helper/protocol"
-	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // ExecCredentialCmd is the kubectl / client-go exec credential plugin.
@@ -58,7 +57,7 @@ func (g *GitCredentialCmd) Run(ctx context.Context, a *App) error {
 		// git shows the helper's stderr, and would otherwise only say that it could not
 		// read a user name.
 		fmt.Fprintf(a.Stderr, "pctoken-helper: no token for %s://%s: only https hosts matching --host (%s) get one\n",
-			settings.Printable(req.Protocol), settings.Printable(req.Host), strings.Join(g.Host, ", "))
+			shown(req.Protocol), shown(req.Host), strings.Join(g.Host, ", "))
 		return nil
 	}
 	if g.Verb == "erase" {
@@ -95,7 +94,7 @@ func (g *GitCredentialCmd) Run(ctx context.Context, a *App) error {
 // allowed reports whether the request is for an https host matching one of the
 // globs: a token must never reach another server, nor travel in clear text.
 func (g *GitCredentialCmd) allowed(req protocol.GitRequest) bool {
-	if req.Protocol != "https" || req.Host == "" {
+	if req.Protocol != "https" || !gitHostOK(req.Host) {
 		return false
 	}
 	host := strings.ToLower(req.Host)

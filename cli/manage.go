@@ -241,7 +241,7 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 			_, err = a.fetch(ctx, req, r.Timeout)
 		}
 		if err != nil {
-			fmt.Fprintf(a.Stdout, "%s: renewal failed: %v\n", name, err)
+			fmt.Fprintf(a.Stdout, "%s: renewal failed: %s\n", name, shown(err.Error()))
 			a.showError(err, a.remedy(err))
 			if worst == nil || exitCode(err) == exitConsent {
 				worst = err

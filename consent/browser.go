@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/pctoken/pctoken-helper/internal/childenv"
 )
 
 // defaultStartupWait is how long Open watches a just-started opener for an early
@@ -143,6 +145,9 @@ func (b Browser) start(c command) error {
 		out = os.Stderr
 	}
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
+	// The opener, and the browser it may start, outlive this step: none of the
+	// helper's secrets goes with them.
+	cmd.Env = childenv.Environ(os.Environ())
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// An opener that exits while the browser it started still holds our output

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // verifierBytes is the entropy of a PKCE verifier: RFC 7636 section 4.1 recommends
@@ -19,6 +21,7 @@ func NewPKCE() (verifier, challenge string, err error) {
 		return "", "", fmt.Errorf("generate pkce verifier: %w", err)
 	}
 	verifier = base64.RawURLEncoding.EncodeToString(b)
+	redact.Register(verifier)
 	return verifier, PKCEChallenge(verifier), nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // maxFormBody bounds a form_post body; a real one (code, state, maybe an id_token)
@@ -141,6 +143,7 @@ func (h *redirectHandler) evaluate(v url.Values) (result, error) {
 		}}, nil
 	}
 	if code := v.Get("code"); code != "" {
+		redact.Register(code) // an error text quoting the redemption must not show it
 		return result{code: code}, nil
 	}
 	return result{}, errors.New("neither code nor error")

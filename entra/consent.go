@@ -10,6 +10,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // AuthCodeURL is the authorize URL for the consent step. MSAL's own AuthCodeURL adds no
@@ -69,7 +70,9 @@ func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message 
 	if err != nil {
 		return Token{}, Classify(err)
 	}
-	show(dc.Result.Message)
+	// The message (and the user code in it) comes from the identity provider and
+	// goes to a terminal: no escape sequence, bell or carriage return gets through.
+	show(redact.String(dc.Result.Message))
 	res, err := dc.AuthenticationResult(ctx)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/idphttp"
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // aadsts tells, per Entra error code, what happened and what it means for the caller.
@@ -55,6 +55,15 @@ func Classify(err error) error {
 	if errors.As(err, &done) {
 		return err
 	}
+	e := classify(err)
+	// Every message built here quotes the identity provider, MSAL or the network,
+	// and any of them may echo the request: scrub it of secrets and control
+	// characters, and bound it.
+	e.Message = redact.String(e.Message)
+	return e
+}
+
+func classify(err error) *failure.Error {
 	var call msalerrors.CallErr
 	if errors.As(err, &call) && call.Resp != nil {
 		return classifyResponse(call.Resp, err)
@@ -95,7 +104,7 @@ type entraError struct {
 	SubError         string `json:"suberror"`
 }
 
-func classifyResponse(resp *http.Response, err error) error {
+func classifyResponse(resp *http.Response, err error) *failure.Error {
 	var body entraError
 	if resp.Body != nil {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -148,7 +157,7 @@ func AuthorizeError(oauthErr, description string, err error) *failure.Error {
 	if d == "" {
 		d = oauthErr
 	}
-	e.Message = "sign-in failed: " + d
+	e.Message = redact.String("sign-in failed: " + d)
 	return e
 }
 
@@ -165,14 +174,10 @@ func describe(body entraError, status int) string {
 	if d == "" {
 		d = fmt.Sprintf("the identity provider answered %d %s", status, http.StatusText(status))
 	}
-	// The text comes from the network and is shown on a terminal: no control
-	// characters (a carriage return or an escape sequence could rewrite the line).
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, d)
+	// The text comes from the network and is shown on a terminal: no secret it
+	// echoes, no control characters (a carriage return or an escape sequence could
+	// rewrite the line), and no more than a line's worth.
+	return redact.String(d)
 }
 
 func firstLine(s string) string {

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // rtCache is the MSAL cache accessor of one redemption. Replace hands MSAL a cache
@@ -98,6 +100,7 @@ func (c *rtCache) rotated(redeemed string) string {
 	}
 	for _, rt := range ct.RefreshToken {
 		if rt.Secret != "" && rt.Secret != redeemed {
+			redact.Register(rt.Secret)
 			return rt.Secret
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 )
 
 // ErrNotFound means no profile of that name was saved.
@@ -107,14 +109,30 @@ type Dir string
 
 func (d Dir) path(name string) string { return filepath.Join(string(d), name+".json") }
 
-// Load reads the profile called name.
+// maxProfileSize bounds a profile file; a real one is under a kilobyte.
+const maxProfileSize = 64 << 10
+
+// Load reads the profile called name. A profile decides where the refresh token is
+// sent (its authority host), so it is read only from a file of the user's own in
+// folders no one else can write or swap (package safefs): anything else is an error
+// naming the path, never a profile.
 func (d Dir) Load(name string) (Profile, error) {
 	if err := ValidName(name); err != nil {
 		return Profile{}, err
 	}
-	b, err := os.ReadFile(d.path(name))
+	if err := d.check(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Profile{Name: name}, ErrNotFound
+		}
+		return Profile{}, err
+	}
+	b, err := safefs.ReadFile(d.path(name), maxProfileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Profile{Name: name}, ErrNotFound
+	}
+	var unsafe *safefs.UnsafeError
+	if errors.As(err, &unsafe) {
+		return Profile{}, fmt.Errorf("refusing profile %s: %w", name, err)
 	}
 	if err != nil {
 		return Profile{}, fmt.Errorf("failed to read profile %q: %w", name, err)
@@ -125,6 +143,21 @@ func (d Dir) Load(name string) (Profile, error) {
 	}
 	p.Name = name
 	return p, nil
+}
+
+// check refuses a profile folder, or the config folder holding it, that another user
+// owns, can write, or could swap.
+func (d Dir) check() error {
+	for _, dir := range []string{filepath.Dir(string(d)), string(d)} {
+		if _, err := safefs.CheckDir(dir); err != nil {
+			var unsafe *safefs.UnsafeError
+			if errors.As(err, &unsafe) {
+				return fmt.Errorf("refusing the profiles: %w", err)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Decode parses a saved profile.
@@ -144,8 +177,14 @@ func (d Dir) Save(p Profile) error {
 	if err := ValidName(p.Name); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(string(d), 0o700); err != nil {
-		return fmt.Errorf("failed to create the profile folder: %w", err)
+	for _, dir := range []string{filepath.Dir(string(d)), string(d)} {
+		if _, err := safefs.EnsureDir(dir); err != nil {
+			return fmt.Errorf("failed to prepare the profile folder: %w", err)
+		}
+	}
+	// A profile someone else put in place is never rewritten as the helper's own.
+	if err := safefs.CheckReplace(d.path(p.Name)); err != nil {
+		return fmt.Errorf("refusing to replace profile %s: %w", p.Name, err)
 	}
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
@@ -167,6 +206,12 @@ func (d Dir) Delete(name string) error {
 
 // List returns the names of all saved profiles, sorted.
 func (d Dir) List() ([]string, error) {
+	if err := d.check(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
 	entries, err := os.ReadDir(string(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

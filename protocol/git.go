@@ -45,7 +45,10 @@ func (r GitRequest) Offers(capability string) bool {
 // input. It reads nothing past the blank line's terminator being seen, so a
 // caller that keeps the pipe open does not make it wait. Unknown keys are
 // ignored, as git does; later values of a key replace earlier ones, and an
-// empty value of an array key (key[]=) clears it.
+// empty value of an array key (key[]=) clears it. A url= line is read as git's
+// credential.c reads it: it clears everything read so far and sets protocol,
+// user name, password, host (with its port) and path from the URL; keys after it
+// override those.
 func ReadGitRequest(r io.Reader) (GitRequest, error) {
 	br := bufio.NewReaderSize(r, MaxGitLineBytes)
 	var req GitRequest
@@ -110,8 +113,84 @@ func (r *GitRequest) set(line []byte) error {
 		r.WWWAuth = appendOrReset(r.WWWAuth, value)
 	case "state[]":
 		r.State = appendOrReset(r.State, value)
+	case "url":
+		return r.fromURL(value)
 	}
 	return nil
+}
+
+// fromURL is git's credential_from_url: clear, then take the parts of
+// proto://[user[:pass]@]host[:port][/path]. The host ends at the first '/', '?' or
+// '#'; user, password, host and path are percent-decoded; the path loses its
+// leading and trailing slashes. A URL without a scheme, or a part that decodes to
+// a newline (or CR, which git would drop), is refused, as git refuses it.
+func (r *GitRequest) fromURL(u string) error {
+	*r = GitRequest{}
+	proto, rest, ok := strings.Cut(u, "://")
+	if !ok || proto == "" {
+		return errors.New("url has no scheme")
+	}
+	hostEnd := strings.IndexAny(rest, "/?#")
+	if hostEnd < 0 {
+		hostEnd = len(rest)
+	}
+	authority, path := rest[:hostEnd], rest[hostEnd:]
+	host := authority
+	if at := strings.IndexByte(authority, '@'); at >= 0 {
+		userinfo := authority[:at]
+		host = authority[at+1:]
+		user, pass, hasPass := strings.Cut(userinfo, ":")
+		r.Username = percentDecode(user)
+		if hasPass {
+			r.Password = percentDecode(pass)
+		}
+	}
+	r.Protocol = proto
+	r.Host = percentDecode(host)
+	path = strings.Trim(path, "/")
+	if path != "" {
+		r.Path = percentDecode(path)
+	}
+	for _, v := range []string{r.Username, r.Password, r.Protocol, r.Host, r.Path} {
+		if strings.ContainsAny(v, "\n\r\x00") {
+			return errors.New("url contains a newline, CR or NUL in one of its parts")
+		}
+	}
+	return nil
+}
+
+// percentDecode decodes %XX and leaves anything else, a malformed escape
+// included, as it is (git's url_decode does the same; '+' stays '+').
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if hi, ok1 := unhex(s[i+1]); ok1 {
+				if lo, ok2 := unhex(s[i+2]); ok2 {
+					b.WriteByte(hi<<4 | lo)
+					i += 2
+					continue
+				}
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // appendOrReset follows git-credential(1): "key[]=" with an empty value

@@ -32,9 +32,9 @@ func TestReadGitRequest(t *testing.T) {
 		{"values may hold = and spaces; CRLF; no blank line before EOF",
 			"protocol=https\r\nhost=example.com:8443\r\npassword=a=b = c\r\n",
 			GitRequest{Protocol: "https", Host: "example.com:8443", Password: "a=b = c"}},
-		{"unknown and empty keys are ignored; later values win",
+		{"unknown and empty keys are ignored; later values win (url= sets the protocol, as git does)",
 			"host=a.example\nfuture_key=1\n=orphan\nurl=https://evil.example\nhost=dev.azure.com\n",
-			GitRequest{Host: "dev.azure.com"}},
+			GitRequest{Protocol: "https", Host: "dev.azure.com"}},
 		{"an empty array value clears the list",
 			"wwwauth[]=one\nwwwauth[]=\nwwwauth[]=two\ncapability[]=authtype\ncapability[]=\n",
 			GitRequest{WWWAuth: []string{"two"}}},
@@ -235,5 +235,36 @@ func TestGitCredentialFill(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(got), "protocol=https host=dev.azure.com path=org/proj/_git/repo authtype=") {
 		t.Errorf("helper read %q", got)
+	}
+}
+
+// TestReadGitRequestURL: a url= line is read as git's credential.c reads it (clear,
+// then protocol, user, password, host and path from the URL; later keys override),
+// wherever it comes: after host= it wins, and a host= after it wins in turn.
+func TestReadGitRequestURL(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want GitRequest
+	}{
+		{"protocol=https\nhost=dev.azure.com\nurl=http://evil.example/x\n",
+			GitRequest{Protocol: "http", Host: "evil.example", Path: "x"}},
+		{"url=https://u%40x:p%3Aw@dev.azure.com:8443//org/_git/r%20x//\nhost=other.example\n",
+			GitRequest{Protocol: "https", Host: "other.example", Username: "u@x", Password: "p:w", Path: "org/_git/r x"}},
+		{"capability[]=authtype\nurl=https://a.visualstudio.com?x#y\n",
+			GitRequest{Protocol: "https", Host: "a.visualstudio.com", Path: "?x#y"}},
+		{"url=https://h/%zz%4\n", GitRequest{Protocol: "https", Host: "h", Path: "%zz%4"}},
+	} {
+		got, err := ReadGitRequest(strings.NewReader(c.in))
+		if err != nil {
+			t.Fatalf("%q: %v", c.in, err)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q:\n got %+v\nwant %+v", c.in, got, c.want)
+		}
+	}
+	for _, bad := range []string{"url=dev.azure.com\n", "url=://x\n", "url=https://a%0Ab/\n", "url=https://a/%0d\n"} {
+		if _, err := ReadGitRequest(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q was read", bad)
+		}
 	}
 }

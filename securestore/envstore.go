@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // envStore is CI mode: the refresh token comes from PCTOKEN_REFRESH_TOKEN and
@@ -24,6 +26,7 @@ func NewEnvStore(refreshKey, refreshToken string, warn io.Writer) Store {
 	if warn == nil {
 		warn = io.Discard
 	}
+	redact.Register(refreshToken)
 	return &envStore{refreshKey: refreshKey, refreshToken: refreshToken, warn: warn}
 }
 

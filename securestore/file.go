@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/99designs/keyring"
+
+	"github.com/pctoken/pctoken-helper/internal/safefs"
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 const (
@@ -114,10 +117,12 @@ func (s *fileStore) Get(key string) (string, error) {
 		return "", s.explain(err, fmt.Sprintf("cannot read %q from the file store", key))
 	}
 	s.verified = true
+	redact.Register(string(item.Data))
 	return string(item.Data), nil
 }
 
 func (s *fileStore) Set(key, value string) error {
+	redact.Register(value)
 	name, err := fileName(key)
 	if err != nil {
 		return err
@@ -324,18 +329,14 @@ func (s *fileStore) prepareDir() error {
 	if s.dirReady {
 		return nil
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create the file store folder: %w", err)
-	}
-	info, err := os.Stat(s.dir)
-	if err != nil {
+	// The rules of every folder of the helper's (package safefs): the user's own,
+	// writable by no one else, and in no folder that lets another user swap it.
+	if _, err := safefs.EnsureDir(s.dir); err != nil {
+		var unsafe *safefs.UnsafeError
+		if errors.As(err, &unsafe) {
+			return fmt.Errorf("refusing the file store folder: %w", err)
+		}
 		return fmt.Errorf("cannot use the file store folder: %w", err)
-	}
-	if !info.IsDir() {
-		return fmt.Errorf("the file store folder %s is not a folder", s.dir)
-	}
-	if runtime.GOOS != "windows" && info.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("the file store folder %s is writable by other users: run chmod 700 on it", s.dir)
 	}
 	s.dirReady = true
 	return nil
@@ -355,6 +356,7 @@ func (s *fileStore) passphrase(string) (string, error) {
 
 func (s *fileStore) obtainPassphrase() (string, error) {
 	if s.cfg.Passphrase != "" {
+		redact.Register(s.cfg.Passphrase)
 		return s.cfg.Passphrase, nil
 	}
 	if !s.cfg.Prompt {
@@ -386,5 +388,6 @@ func (s *fileStore) obtainPassphrase() (string, error) {
 			return "", errors.New("the two passphrases typed differ")
 		}
 	}
+	redact.Register(pass)
 	return pass, nil
 }

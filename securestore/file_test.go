@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 )
 
 func openTestFile(t testing.TB, dir, passphrase string) Store {
@@ -390,7 +392,7 @@ func TestFileRefusesOpenFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := openTestFile(t, dir, "pass").Set("k", "v")
-	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
+	if err == nil || !strings.Contains(safefs.RemedyOf(err), "chmod go-w "+dir) {
 		t.Fatalf("Set in a world-writable folder: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/99designs/keyring"
+
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // keyringStore is a Store on one of 99designs/keyring's OS backends. The
@@ -80,10 +82,12 @@ func (s *keyringStore) Get(key string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("cannot read %q from the %s store: %w", key, s.backend, err)
 	}
+	redact.Register(string(item.Data))
 	return string(item.Data), nil
 }
 
 func (s *keyringStore) Set(key, value string) error {
+	redact.Register(value)
 	ring, err := s.open()
 	if err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 
 	"github.com/godbus/dbus"
 	libsecret "github.com/gsterjov/go-libsecret"
+
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // busTimeout bounds each operation on the Secret Service, connecting
@@ -143,6 +145,7 @@ func (s *secretService) Get(key string) (string, error) {
 			return err
 		}
 		value = string(secret.Value)
+		redact.Register(value)
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrLocked) && !errors.Is(err, ErrUnavailable) {
@@ -152,6 +155,7 @@ func (s *secretService) Get(key string) (string, error) {
 }
 
 func (s *secretService) Set(key, value string) error {
+	redact.Register(value)
 	err := s.do(func(ctx context.Context) error {
 		props := map[string]dbus.Variant{
 			ifaceItem + ".Label":      dbus.MakeVariant(s.service + ": " + key),

@@ -2,7 +2,6 @@ package settings
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/pctoken/pctoken-helper/cloud"
 	"github.com/pctoken/pctoken-helper/failure"
@@ -19,8 +18,8 @@ var oidcScopes = []string{"openid", "profile", "email", "offline_access"}
 func CheckScopes(given []string) error {
 	for _, g := range given {
 		for _, s := range strings.Fields(strings.ReplaceAll(g, ",", " ")) {
-			if !utf8.ValidString(s) || strings.IndexFunc(s, isControl) >= 0 {
-				return failure.Errorf(failure.Usage, "invalid scope %s: not printable text", QuoteShort(s))
+			if !IsScope(s) {
+				return failure.Errorf(failure.Usage, "invalid scope %s: a scope is text without control characters, such as https://graph.microsoft.com/.default", QuoteShort(s))
 			}
 			if strings.ContainsAny(s, "./") || isAlias(s) {
 				continue
@@ -35,23 +34,6 @@ func CheckScopes(given []string) error {
 	}
 	return nil
 }
-
-// Printable is s cut to a readable length with control characters replaced, for
-// showing text that came from outside (a git request, an identity provider's answer).
-func Printable(s string) string {
-	const maxLen = 200
-	if len(s) > maxLen {
-		s = s[:maxLen] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		if isControl(r) || r == utf8.RuneError {
-			return '?'
-		}
-		return r
-	}, s)
-}
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 }
 
 func isAlias(s string) bool {
 	for _, a := range append(cloud.Aliases(), oidcScopes...) {

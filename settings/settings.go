@@ -8,6 +8,7 @@ package settings
 import (
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/pctoken/pctoken-helper/cloud"
 )
@@ -55,6 +56,21 @@ func IsGUID(id string) bool {
 		}
 	}
 	return ok
+}
+
+// IsScope reports whether s may be sent as a scope: valid UTF-8 without control
+// characters (C0, DEL, C1). Anything else is refused, as the same bytes in a tenant.
+// U+FFFD is refused too: the command-line parser turns invalid UTF-8 into it.
+func IsScope(s string) bool {
+	if s == "" || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // IsTenant reports whether t is a tenant id or a domain name. The tenant becomes a

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 )
 
 // Cached answers from the access-token cache while a token is valid for at least the
@@ -28,6 +29,9 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 	}
 	unlock, stored, err := c.lock(ctx, key, r)
 	switch {
+	case err != nil && safefs.RemedyOf(err) != "":
+		// A lock folder another user can write: no one to wait for, a folder to fix.
+		return Token{}, failure.Errorf(failure.Configuration, "failed to lock the cache entry: %w", err)
 	case err != nil && ctx.Err() != nil:
 		return Token{}, failure.Errorf(failure.Transient, "gave up waiting for another pctoken-helper refreshing the same token: %w", err)
 	case err != nil:

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pctoken/pctoken-helper/integration/entrasim"
+	"github.com/pctoken/pctoken-helper/integration/harness"
 )
 
 // refreshTokenShape matches the simulator's refresh tokens (and Entra's: "0.A..."), or
@@ -124,9 +125,23 @@ func (w *argvWatch) finish() (leak string, sampled int64) {
 // or stderr, in any file outside the secure store (which is encrypted), or in the
 // argv of any process on the machine while the helper works. It also checks the
 // modes: files 0600, folders 0700.
-func TestNoSecretLeaks(t *testing.T) {
+func TestNoSecretLeaks(t *testing.T) { noSecretLeaks(t, false) }
+
+// TestNoSecretLeaksUnderAnEchoingIdP is the same scan with an identity provider that
+// quotes every request in its errors (harness.EchoIdP in front of the simulator, as a
+// WAF or a careless proxy would): the errors the steps provoke carry the refresh
+// token, the client secret and the rest back, and none of it may be shown or kept.
+func TestNoSecretLeaksUnderAnEchoingIdP(t *testing.T) { noSecretLeaks(t, true) }
+
+func noSecretLeaks(t *testing.T, echo bool) {
 	t.Parallel()
 	e := newEnv(t)
+	if echo {
+		idp := harness.StartEchoIdP(t, e.Sim)
+		idp.SetMode(harness.EchoOnError)
+		e.Vars["PCTOKEN_AUTHORITY_HOST"] = idp.URL()
+		e.Vars["SSL_CERT_FILE"] = idp.CAFile()
+	}
 	e.UseTestBinaryAsBrowser()
 	e.Vars["PCTOKEN_VERBOSE"] = "1" // diagnostics everywhere: they must be redacted too
 	var s secrets
@@ -222,11 +237,16 @@ func TestNoSecretLeaks(t *testing.T) {
 	if sampled < 20 {
 		t.Fatalf("the argv watch saw the helper only %d times; it proves nothing", sampled)
 	}
+	echoed := false
 	for _, o := range outputs {
 		name, text, _ := strings.Cut(o, "\x00")
 		if what := s.find([]byte(text)); what != "" {
 			t.Fatalf("%s: %s", name, what)
 		}
+		echoed = echoed || strings.Contains(text, "request was:")
+	}
+	if echo && !echoed {
+		t.Fatal("no output showed the identity provider's echo: the scan proves nothing about it")
 	}
 	// Every file the helper wrote, outside the (encrypted) store: no secret. The
 	// store's files must not hold one in clear either.

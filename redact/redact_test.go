@@ -1,0 +1,128 @@
+package redact
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+const (
+	rt     = "0.AVYAq5dF-secretRefreshTokenBody_abc123XYZ.AgABAAEAAAD--DLA3VO7QrddgJg7WevrAgDs_wUA9P-zzzz"
+	secret = "Sv38Q~abcDEF123.ghiJKL456_mnoPQR789~stu"
+	pass   = "harness-file-store-passphrase"
+)
+
+func init() { Register(rt, secret, pass, "short") }
+
+func TestKnownSecretsInEveryForm(t *testing.T) {
+	for _, in := range []string{
+		"grant_type=refresh_token&refresh_token=" + url.QueryEscape(rt) + "&client_secret=" + url.QueryEscape(secret),
+		`{"body":"` + rt + `"}`,
+		"echo: " + rt[:40] + " ... " + rt[30:],
+		"the secret is " + url.PathEscape(secret) + " and the passphrase " + pass,
+		"<html><pre>" + strings.Repeat("x", 3000) + secret + "</pre>",
+	} {
+		out := String(in)
+		for _, s := range []string{rt, secret, pass, url.QueryEscape(secret)} {
+			for i := 0; i+windowLen <= len(s); i++ {
+				if strings.Contains(out, s[i:i+windowLen]) {
+					t.Fatalf("String(%.60q) = %q still holds a piece of a secret", in, out)
+				}
+			}
+		}
+	}
+	if got := String("this is short and stays"); got != "this is short and stays" {
+		t.Fatalf("a short registered value is no secret: %q", got)
+	}
+}
+
+func TestTokenShapes(t *testing.T) {
+	jwt := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiIxMjMifQ.c2lnbmF0dXJl"
+	for in, gone := range map[string]string{
+		"refresh_token=unknownvalue123&x=1":               "unknownvalue123",
+		"client_secret=abc~def&":                          "abc~def",
+		"client_assertion=" + jwt:                         "c2lnbmF0dXJl",
+		"a=1&code=OAQABAAIAAAD&state=z":                   "OAQABAAIAAAD",
+		"code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r":    "dBjftJeZ4CVP",
+		"?password=hunter2hunter2":                        "hunter2",
+		`{"refresh_token": "abcdefghij", "x": 1}`:         "abcdefghij",
+		`description: {\"client_secret\":\"xyzxyzxyz\"}`:  "xyzxyzxyz",
+		"bearer " + jwt + " end":                          "eyJ0eXAi",
+		"token 1.AXYZabcdefghijklmnopqrstuvwxyz0123 end":  "abcdefghijklmnop",
+		"blob Ab3" + strings.Repeat("xY9", 20) + " end":   "xY9xY9xY9",
+		"secret Sv38Q~abcDEF123.ghiJKL456_mnoPQR789~stuv": "abcDEF123",
+		"refresh_token%3Dsomething-long&":                 "something-long",
+	} {
+		out := String(in)
+		if strings.Contains(out, gone) || !strings.Contains(out, Marker) {
+			t.Errorf("String(%q) = %q, want %q hidden", in, out, gone)
+		}
+	}
+	for _, keep := range []string{
+		"AADSTS700082: The refresh token has expired due to inactivity.",
+		"Trace ID: 3f2a1b4c-1111-2222-3333-444455556666 Correlation ID: 0e9c2b1a-aaaa-bbbb-cccc-ddddeeeeffff",
+		"https://login.microsoftonline.com/organizations/oauth2/v2.0/token",
+		"error_code=50076 suberror=basic_action",
+		"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD1234 to authenticate.",
+		"version 1.2.3",
+		"/tmp/TestUnsafeConfigFolderIsRefused3456789012/001/home/.config/pctoken-helper/profiles/default.json",
+		"cache entry 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 is stale",
+	} {
+		if out := String(keep); out != keep {
+			t.Errorf("String(%q) = %q, want it unchanged", keep, out)
+		}
+	}
+}
+
+func TestControlCharacters(t *testing.T) {
+	in := "a\x1b[2J\x1b]0;title\x07b\rc\x00d\x7fe\u0085f\u202eg\u2066h\xffi\tj\nk"
+	out := String(in)
+	for _, bad := range []string{"\x1b", "\x07", "\r", "\x00", "\x7f", "\u0085", "\u202e", "\u2066", "\xff", "\t"} {
+		if strings.Contains(out, bad) {
+			t.Fatalf("String kept %q: %q", bad, out)
+		}
+	}
+	if !strings.Contains(out, "j\nk") {
+		t.Fatalf("String dropped a newline: %q", out)
+	}
+	if Clean("x\x1b]0;t\x07") != "x?]0;t?" {
+		t.Fatalf("Clean = %q", Clean("x\x1b]0;t\x07"))
+	}
+}
+
+func TestCut(t *testing.T) {
+	out := String(strings.Repeat("é", 100<<10))
+	if len(out) > MaxLen+len(cutSuffix) || !utf8.ValidString(out) || !strings.HasSuffix(out, cutSuffix) {
+		t.Fatalf("a long text came back %d bytes (valid %v)", len(out), utf8.ValidString(out))
+	}
+}
+
+// FuzzString: whatever the input, the output is valid UTF-8, bounded, holds no
+// control character but newlines, and no piece of a registered secret.
+func FuzzString(f *testing.F) {
+	f.Add("refresh_token=" + rt)
+	f.Add("\x1b[2J" + secret)
+	f.Add(url.QueryEscape(pass) + "\u202e")
+	f.Add(`{"client_secret":"` + secret + `"}`)
+	f.Fuzz(func(t *testing.T, prefix string) {
+		for _, in := range []string{prefix, prefix + rt + prefix, prefix + url.QueryEscape(secret), prefix + pass[:20] + "|" + pass[9:]} {
+			out := String(in)
+			if !utf8.ValidString(out) || len(out) > MaxLen+len(cutSuffix) {
+				t.Fatalf("String(%q) = %q: invalid or too long", in, out)
+			}
+			for _, r := range out {
+				if unsafeRune(r) || r == '\t' {
+					t.Fatalf("String(%q) kept %U", in, r)
+				}
+			}
+			for _, s := range []string{rt, secret, pass} {
+				for i := 0; i+windowLen <= len(s); i++ {
+					if strings.Contains(out, s[i:i+windowLen]) && !strings.Contains(prefix, s[i:i+windowLen]) {
+						t.Fatalf("String(%q) = %q holds a piece of a secret", in, out)
+					}
+				}
+			}
+		}
+	})
+}
