@@ -126,6 +126,12 @@ func (c *Cache) Load(k Key) (Entry, bool) {
 // and without blocking on a FIFO; it refuses anything but a regular file of
 // reasonable size.
 func readEntryFile(path string) ([]byte, error) {
+	return readRegular(path, maxEntrySize, nil)
+}
+
+// readRegular is readEntryFile with a size cap of limit bytes, and check, when not
+// nil, run on the opened file before anything is read from it.
+func readRegular(path string, limit int64, check func(fs.FileInfo) error) ([]byte, error) {
 	f, err := os.OpenFile(path, openReadFlags, 0)
 	if err != nil {
 		return nil, err
@@ -138,8 +144,13 @@ func readEntryFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
-	if fi.Size() > maxEntrySize {
+	if fi.Size() > limit {
 		return nil, fmt.Errorf("file of %d bytes is too large", fi.Size())
+	}
+	if check != nil {
+		if err := check(fi); err != nil {
+			return nil, err
+		}
 	}
 	// Files are replaced by rename and never rewritten, so the size read by the
 	// stat is the size of what this descriptor reads.

@@ -32,3 +32,14 @@ func checkOwner(dir string, fi fs.FileInfo) error {
 	}
 	return nil
 }
+
+// checkFileOwner refuses a file that someone else could have written.
+func checkFileOwner(path string, fi fs.FileInfo) error {
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is writable by group or others (mode %04o)", path, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s belongs to uid %d, not to you (uid %d)", path, st.Uid, os.Geteuid())
+	}
+	return nil
+}
