@@ -1,6 +1,7 @@
 package hostile
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,19 +18,19 @@ func TestPlantedMetadataFilesAreNotRead(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		name  string
-		plant func(t *testing.T, path string)
+		plant func(t *testing.T, path string, stored []byte, p *idp)
 	}{
-		{"fifo", func(t *testing.T, path string) {
+		{"fifo", func(t *testing.T, path string, _ []byte, _ *idp) {
 			if err := syscall.Mkfifo(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"symlink to /dev/zero", func(t *testing.T, path string) {
+		{"symlink to /dev/zero", func(t *testing.T, path string, _ []byte, _ *idp) {
 			if err := os.Symlink("/dev/zero", path); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"huge file", func(t *testing.T, path string) {
+		{"huge file", func(t *testing.T, path string, _ []byte, _ *idp) {
 			f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 			if err != nil {
 				t.Fatal(err)
@@ -39,10 +40,18 @@ func TestPlantedMetadataFilesAreNotRead(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"writable by others", func(t *testing.T, path string) {
-			// A document naming a token endpoint elsewhere, as another local user
-			// would plant it: the helper must not even look at it.
-			if err := os.WriteFile(path, []byte(`{"url":"x","fetched_at":"2999-01-01T00:00:00Z","body":{"token_endpoint":"https://attacker.invalid/token"}}`), 0o666); err != nil {
+		{"writable by others", func(t *testing.T, path string, stored []byte, p *idp) {
+			// The stored document, its token endpoint moved to another host, as another
+			// local user would plant it: the helper must not believe it.
+			var doc map[string]any
+			if err := json.Unmarshal(stored, &doc); err != nil {
+				t.Fatal(err)
+			}
+			body := doc["body"].(map[string]any)
+			body["token_endpoint"] = strings.Replace(body["token_endpoint"].(string), p.url, p.other.url, 1)
+			doc["fetched_at"] = time.Now().UTC().Format(time.RFC3339)
+			planted, _ := json.Marshal(doc)
+			if err := os.WriteFile(path, planted, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if err := os.Chmod(path, 0o666); err != nil {
@@ -63,10 +72,14 @@ func TestPlantedMetadataFilesAreNotRead(t *testing.T) {
 				t.Fatalf("no metadata documents in %s (%v)", dir, err)
 			}
 			for _, d := range docs {
+				stored, err := os.ReadFile(d)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if err := os.Remove(d); err != nil {
 					t.Fatal(err)
 				}
-				c.plant(t, d)
+				c.plant(t, d, stored, p)
 			}
 			before := p.hits(r0(p))
 			res := run(t, e, 30*time.Second, "get", "-v", "--scope", "graph", "--force-refresh", "--timeout", "10s")
