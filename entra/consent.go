@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
@@ -51,7 +52,7 @@ func (a App) RedeemCode(ctx context.Context, code, redirectURI string, scopes []
 	if err != nil {
 		return Token{}, Classify(err)
 	}
-	return a.consented(res, c)
+	return a.consented(res, c, scopes)
 }
 
 // DeviceCode runs the device-code flow (public clients only). show receives the
@@ -80,14 +81,17 @@ func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message 
 		}
 		return Token{}, Classify(err)
 	}
-	return a.consented(res, c)
+	return a.consented(res, c, scopes)
 }
 
-func (a App) consented(res public.AuthResult, c *rtCache) (Token, error) {
+func (a App) consented(res public.AuthResult, c *rtCache, scopes []string) (Token, error) {
 	if res.Account.HomeAccountID == "" {
 		return Token{}, &failure.Error{Kind: failure.Unexpected, Message: "the identity provider returned no account", Err: errNoAccount}
 	}
-	t := tokenFrom(res)
+	t, claims := tokenFrom(res)
+	if err := a.vet(&t, claims, "", "", ResourceScopes(scopes), time.Now()); err != nil {
+		return Token{}, err
+	}
 	t.RefreshToken = c.rotated("")
 	if t.RefreshToken == "" {
 		return Token{}, &failure.Error{Kind: failure.Configuration, Message: "the identity provider returned no refresh token: is offline_access allowed for the app?"}

@@ -29,6 +29,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/idphttp"
 )
 
 // App is an application registration as the helper uses it.
@@ -143,7 +144,10 @@ func (a App) Redeem(ctx context.Context, refreshToken string, acct Account, tena
 	if res.Account.HomeAccountID == "" {
 		return Token{}, &failure.Error{Kind: failure.Unexpected, Message: "the identity provider returned a token without a user account"}
 	}
-	t := tokenFrom(res)
+	t, claims := tokenFrom(res)
+	if err := a.vet(&t, claims, tenant, acct.HomeTenantID, scopes, time.Now()); err != nil {
+		return Token{}, err
+	}
 	t.RefreshToken = c.rotated(refreshToken)
 	return t, nil
 }
@@ -157,7 +161,7 @@ func tenantOption(tenant, home string) string {
 	return tenant
 }
 
-func tokenFrom(res public.AuthResult) Token {
+func tokenFrom(res public.AuthResult) (Token, jwtClaims) {
 	claims := accessTokenClaims(res.AccessToken)
 	t := Token{
 		AccessToken: res.AccessToken,
@@ -179,12 +183,16 @@ func tokenFrom(res public.AuthResult) Token {
 	if t.TenantID == "" {
 		t.TenantID = res.Account.Realm
 	}
-	return t
+	return t, claims
 }
 
 type jwtClaims struct {
-	TenantID string   `json:"tid"`
-	AMR      []string `json:"amr"`
+	TenantID string          `json:"tid"`
+	AMR      []string        `json:"amr"`
+	Exp      *float64        `json:"exp"`
+	Aud      json.RawMessage `json:"aud"`
+	// readable: the token is a JWT whose claims could be read.
+	readable bool
 }
 
 // accessTokenClaims reads claims from an access token without verifying it: the
@@ -200,7 +208,13 @@ func accessTokenClaims(token string) jwtClaims {
 	if err != nil {
 		return c
 	}
-	_ = json.Unmarshal(b, &c)
+	if err := json.Unmarshal(b, &c); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return jwtClaims{}
+		}
+	}
+	c.readable = true
 	return c
 }
 
@@ -232,9 +246,11 @@ func (a App) client(c *rtCache) (msalClient, error) {
 	if a.ClientID == "" {
 		return nil, &failure.Error{Kind: failure.Configuration, Message: "no client id: pass --client-id or set PCTOKEN_CLIENT_ID"}
 	}
-	httpClient := a.HTTPClient
-	if httpClient == nil {
-		httpClient = http.DefaultClient
+	// Every request MSAL makes may carry a refresh token, a secret, an assertion or a
+	// code: only over https to the authority host, never through a redirect.
+	httpClient, err := idphttp.Restrict(a.HTTPClient, a.AuthorityHost)
+	if err != nil {
+		return nil, err
 	}
 	if a.Credential == nil {
 		p, err := public.New(a.ClientID,
@@ -248,7 +264,6 @@ func (a App) client(c *rtCache) (msalClient, error) {
 		return publicClient{p}, nil
 	}
 	var cred confidential.Credential
-	var err error
 	if len(a.Credential.CertPEM) > 0 {
 		certs, key, perr := parseCert(a.Credential.CertPEM)
 		if perr != nil {

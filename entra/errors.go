@@ -51,9 +51,17 @@ func Classify(err error) error {
 	if err == nil {
 		return nil
 	}
+	// A failure classified below MSAL (the transport refusing a redirect, a foreign
+	// endpoint, an oversized or cut-off answer) is shown without MSAL's wrapping,
+	// whose first line ("server response error:") says nothing.
 	var done *failure.Error
 	if errors.As(err, &done) {
-		return err
+		return done
+	}
+	// MSAL's decoder error quotes the whole answer; only the fact is kept.
+	var badJSON msalerrors.InvalidJsonErr
+	if errors.As(err, &badJSON) {
+		return &failure.Error{Kind: failure.Transient, Message: "the identity provider sent an answer that is not valid JSON", Err: errors.New("malformed answer from the identity provider")}
 	}
 	e := classify(err)
 	// Every message built here quotes the identity provider, MSAL or the network,

@@ -6,16 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pctoken/pctoken-helper/internal/safefs"
 )
 
 // MetadataOptions tunes NewMetadataTransport.
@@ -37,6 +37,10 @@ const DefaultMaxAge = 24 * time.Hour
 // maxMetadataBody is the largest document stored. Entra's are a few kilobytes;
 // a larger answer passes through uncached.
 const maxMetadataBody = 1 << 20
+
+// maxMetadataFile bounds what is read of a stored copy: the document and its URL,
+// in JSON.
+const maxMetadataFile = 2*maxMetadataBody + 64<<10
 
 // The two GETs MSAL makes before a token request in every new process.
 const (
@@ -156,7 +160,9 @@ func decodeEntry(data []byte, url string) (entry, error) {
 }
 
 func (t *metadataTransport) load(path, url string) (body []byte, age time.Duration, ok bool) {
-	data, err := os.ReadFile(path)
+	// Read like the access-token cache's entries: a FIFO planted here must not hang
+	// the process, nor a symbolic link to /dev/zero fill its memory.
+	data, err := safefs.ReadFile(path, maxMetadataFile)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.o.Logf("metadata: %v", err)
@@ -205,26 +211,8 @@ func (t *metadataTransport) store(path string, e entry) error {
 	return os.Rename(f.Name(), path)
 }
 
-// checkDir refuses a folder that someone else could write to.
-func checkDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a folder", dir)
-	}
-	if runtime.GOOS == "windows" {
-		return nil // permission bits mean nothing there; the profile folder's ACL governs
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%s is writable by others (mode %s)", dir, fi.Mode().Perm())
-	}
-	if !ownedByUs(fi) {
-		return fmt.Errorf("%s is owned by another user", dir)
-	}
-	return nil
-}
+// checkDir refuses a folder that someone else could write to, by the cache's rules.
+func checkDir(dir string) error { _, err := safefs.CheckDir(dir); return err }
 
 func isJSONObject(b []byte) bool {
 	b = bytes.TrimLeft(b, " \t\r\n")

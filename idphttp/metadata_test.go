@@ -386,7 +386,7 @@ func TestFolderOthersCanWriteIsNotUsed(t *testing.T) {
 	if got := p.take(); len(got) != 2 {
 		t.Fatalf("requests %q, want both sent", got)
 	}
-	if len(logs) == 0 || !strings.Contains(logs[0], "writable by others") {
+	if len(logs) == 0 || !strings.Contains(logs[0], "writable by group or others") {
 		t.Errorf("logs %q", logs)
 	}
 }
