@@ -30,6 +30,7 @@ type GetCmd struct {
 	Output   string `short:"o" enum:"json,token,az,azd" default:"json" help:"json, token, az or azd."`
 	Request  string `placeholder:"FILE" help:"Newline-delimited JSON requests from FILE ('-' for stdin), one JSON answer line each."`
 	Parallel int    `default:"16" help:"With --request: how many requests run at once."`
+	Claims   string `placeholder:"JSON" help:"A claims challenge (JSON, or base64 as WWW-Authenticate gives it) the new token must satisfy; never answered from the cache."`
 }
 
 // tokenRequest builds the chain's request for a profile, tenant and scopes ("" and
@@ -110,6 +111,11 @@ func (g *GetCmd) Run(ctx context.Context, a *App) error {
 		return g.batch(ctx, a)
 	}
 	r, _, err := a.tokenRequest("", "", g.Scope, g.TokenFlags)
+	if err == nil && g.Claims != "" {
+		if r.Claims, err = protocol.ParseClaims(g.Claims); err != nil {
+			err = usageError("--claims: %w", err)
+		}
+	}
 	if err == nil {
 		var t token.Token
 		if t, err = a.fetch(ctx, r, g.Timeout); err == nil {
@@ -137,6 +143,9 @@ func (g *GetCmd) batch(ctx context.Context, a *App) error {
 	}
 	if g.Parallel < 1 {
 		return usageError("--parallel must be at least 1")
+	}
+	if g.Claims != "" {
+		return usageError("--claims answers one challenge of one resource: it does not go with --request")
 	}
 	var (
 		out       sync.Mutex

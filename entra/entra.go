@@ -116,7 +116,23 @@ const importAccountID = "00000000-0000-0000-0000-000000000000.00000000-0000-0000
 // Redeem exchanges refreshToken for an access token to scopes in tenant ("" for the
 // app's home tenant). acct.HomeAccountID may be empty for a refresh token of unknown
 // origin (import). The rotated refresh token comes back in Token.RefreshToken.
-func (a App) Redeem(ctx context.Context, refreshToken string, acct Account, tenant string, scopes []string) (Token, error) {
+// RedeemOption adds to a redemption what some requests need.
+type RedeemOption func(*redeemOptions)
+
+type redeemOptions struct{ claims string }
+
+// WithClaims asks for a token that satisfies a claims challenge (a resource's
+// WWW-Authenticate insufficient_claims, or a Conditional Access authentication
+// context), as JSON.
+func WithClaims(claims string) RedeemOption {
+	return func(o *redeemOptions) { o.claims = claims }
+}
+
+func (a App) Redeem(ctx context.Context, refreshToken string, acct Account, tenant string, scopes []string, opts ...RedeemOption) (Token, error) {
+	var o redeemOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	scopes = ResourceScopes(scopes)
 	if len(scopes) == 0 {
 		return Token{}, &failure.Error{Kind: failure.Usage, Message: "no resource scope to request"}
@@ -135,7 +151,7 @@ func (a App) Redeem(ctx context.Context, refreshToken string, acct Account, tena
 		return Token{}, err
 	}
 	msalAcct := public.Account{HomeAccountID: homeID, Environment: env}
-	res, err := client.silent(ctx, scopes, msalAcct, tenantOption(tenant, a.HomeTenant))
+	res, err := client.silent(ctx, scopes, msalAcct, tenantOption(tenant, a.HomeTenant), o.claims)
 	if err != nil {
 		return Token{}, Classify(err)
 	}
@@ -237,7 +253,7 @@ func (a App) authority() string {
 
 // msalClient is the part of MSAL's public and confidential clients the helper uses.
 type msalClient interface {
-	silent(ctx context.Context, scopes []string, acct public.Account, tenant string) (public.AuthResult, error)
+	silent(ctx context.Context, scopes []string, acct public.Account, tenant, claims string) (public.AuthResult, error)
 	authCodeURL(ctx context.Context, clientID, redirectURI string, scopes []string) (string, error)
 	byAuthCode(ctx context.Context, code, redirectURI string, scopes []string, verifier string) (public.AuthResult, error)
 }
@@ -289,10 +305,13 @@ func (a App) client(c *rtCache) (msalClient, error) {
 
 type publicClient struct{ c public.Client }
 
-func (p publicClient) silent(ctx context.Context, scopes []string, acct public.Account, tenant string) (public.AuthResult, error) {
+func (p publicClient) silent(ctx context.Context, scopes []string, acct public.Account, tenant, claims string) (public.AuthResult, error) {
 	opts := []public.AcquireSilentOption{public.WithSilentAccount(acct)}
 	if tenant != "" {
 		opts = append(opts, public.WithTenantID(tenant))
+	}
+	if claims != "" {
+		opts = append(opts, public.WithClaims(claims))
 	}
 	return p.c.AcquireTokenSilent(ctx, scopes, opts...)
 }
@@ -307,10 +326,13 @@ func (p publicClient) byAuthCode(ctx context.Context, code, redirectURI string, 
 
 type confidentialClient struct{ c confidential.Client }
 
-func (p confidentialClient) silent(ctx context.Context, scopes []string, acct public.Account, tenant string) (public.AuthResult, error) {
+func (p confidentialClient) silent(ctx context.Context, scopes []string, acct public.Account, tenant, claims string) (public.AuthResult, error) {
 	opts := []confidential.AcquireSilentOption{confidential.WithSilentAccount(acct)}
 	if tenant != "" {
 		opts = append(opts, confidential.WithTenantID(tenant))
+	}
+	if claims != "" {
+		opts = append(opts, confidential.WithClaims(claims))
 	}
 	return p.c.AcquireTokenSilent(ctx, scopes, opts...)
 }

@@ -22,7 +22,7 @@ type Cached struct {
 // Token returns a fresh enough cached token, or a new one from Next.
 func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 	key := r.Key()
-	if !r.ForceRefresh {
+	if !r.redeem() {
 		if e, ok := c.Cache.Load(key); ok && cache.Fresh(e, c.Now(), r.MinValidity) {
 			return fromEntry(e), nil
 		}
@@ -48,14 +48,14 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 
 	// Another process may have refreshed while this one waited for the lock.
 	prev, havePrev := c.Cache.Load(key)
-	if havePrev && !r.ForceRefresh && cache.Fresh(prev, c.Now(), r.MinValidity) {
+	if havePrev && !r.redeem() && cache.Fresh(prev, c.Now(), r.MinValidity) {
 		return fromEntry(prev), nil
 	}
 	t, err := c.Next.Token(ctx, r)
 	if err != nil {
 		// A still-valid token rides out an outage, but not when the caller demanded a
 		// redemption (--force-refresh, renew): that caller must learn it did not happen.
-		if failure.KindOf(err) == failure.Transient && havePrev && !r.ForceRefresh && prev.ExpiresOn.After(c.Now()) {
+		if failure.KindOf(err) == failure.Transient && havePrev && !r.redeem() && prev.ExpiresOn.After(c.Now()) {
 			c.warn("refresh failed (%v); returning the cached token, valid until %s", err, prev.ExpiresOn.UTC().Format(time.RFC3339))
 			return fromEntry(prev), nil
 		}
@@ -87,7 +87,7 @@ func (c *Cached) lock(ctx context.Context, key cache.Key, r Request) (unlock fun
 		if err != nil || held {
 			return unlock, nil, err
 		}
-		if r.ForceRefresh {
+		if r.redeem() {
 			continue
 		}
 		if e, ok := c.Cache.Load(key); ok && cache.Fresh(e, c.Now(), r.MinValidity) {

@@ -22,11 +22,17 @@ type Request struct {
 
 	MinValidity  time.Duration
 	ForceRefresh bool
+	// Claims is a claims challenge the token must satisfy (get --claims): never
+	// answered from the cache, whose tokens were not issued for it.
+	Claims string
 
 	// Session opens what redeeming the profile's refresh token needs. It runs only on a
 	// cache miss, so a hit never touches the secure store. It is not part of the key.
 	Session func() (*Session, error)
 }
+
+// redeem tells whether r must be answered by a redemption, not from the cache.
+func (r Request) redeem() bool { return r.ForceRefresh || r.Claims != "" }
 
 // Key is the request's access-token cache key.
 func (r Request) Key() cache.Key {
@@ -62,7 +68,11 @@ func (Exchanger) Token(ctx context.Context, r Request) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	t, err := s.App.Redeem(ctx, rt, s.Account, r.Tenant, r.Scopes)
+	var opts []entra.RedeemOption
+	if r.Claims != "" {
+		opts = append(opts, entra.WithClaims(r.Claims))
+	}
+	t, err := s.App.Redeem(ctx, rt, s.Account, r.Tenant, r.Scopes, opts...)
 	if err != nil {
 		return Token{}, err
 	}

@@ -52,6 +52,7 @@ const (
 	flagOutput
 	flagRequest
 	flagParallel
+	flagClaims
 	flagHelp
 	numFlags
 )
@@ -77,6 +78,7 @@ var flags = [numFlags]flag{
 	flagOutput:       {long: "output", short: 'o', kind: kindOutput, getOnly: true},
 	flagRequest:      {long: "request", kind: kindDecline, getOnly: true},
 	flagParallel:     {long: "parallel", kind: kindDecline, getOnly: true},
+	flagClaims:       {long: "claims", kind: kindDecline, getOnly: true}, // never from the cache
 	flagHelp:         {long: "help", short: 'h', kind: kindDecline},
 }
 

@@ -2,6 +2,7 @@ package entrasim
 
 import (
 	"maps"
+	"net"
 	"time"
 )
 
@@ -28,6 +29,10 @@ type controls struct {
 	retryAfter time.Duration
 	fail       int
 	failStatus int
+
+	// resets is how many of the next connections are reset at once (TCP RST), before
+	// a byte of TLS: the network failing under the client, not the server answering.
+	resets int
 }
 
 func defaultControls() controls {
@@ -49,6 +54,10 @@ type Stats struct {
 	// redemptions.
 	RefreshTokensIssued   int `json:"refresh_tokens_issued"`
 	RefreshTokensRedeemed int `json:"refresh_tokens_redeemed"`
+	// Connections counts accepted TCP connections, ConnectionsReset those reset by
+	// ResetNextConnections.
+	Connections      int `json:"connections"`
+	ConnectionsReset int `json:"connections_reset"`
 }
 
 func newStats() Stats {
@@ -202,4 +211,42 @@ func (s *Sim) RefreshTokenValid(rt string) bool {
 	defer s.mu.Unlock()
 	t, ok := s.rts[rt]
 	return ok && !s.ctl.consent && s.rtProblem(t, s.now(), graphResource) == nil
+}
+
+// ResetNextConnections resets the next n TCP connections as they are accepted, as a
+// failing network or a middlebox would; 0 stops resetting.
+func (s *Sim) ResetNextConnections(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctl.resets = n
+}
+
+// resetListener counts connections and resets those ResetNextConnections asked for.
+type resetListener struct {
+	net.Listener
+	s *Sim
+}
+
+func (l *resetListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.s.mu.Lock()
+		reset := l.s.ctl.resets > 0
+		l.s.stats.Connections++
+		if reset {
+			l.s.ctl.resets--
+			l.s.stats.ConnectionsReset++
+		}
+		l.s.mu.Unlock()
+		if !reset {
+			return c, nil
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close with RST, not FIN
+		}
+		_ = c.Close()
+	}
 }

@@ -150,6 +150,9 @@ type userGrant struct {
 	nonce      string
 	wantRT     bool
 	clientInfo bool
+	// acrs are the authentication contexts a claims challenge asked for; Entra puts
+	// those the sign-in satisfied in the token's acrs claim.
+	acrs []string
 }
 
 // issueUser mints the tokens of a user grant and records the new refresh token.
@@ -184,6 +187,9 @@ func (s *Sim) issueUser(g userGrant) (tokenResponse, error) {
 		"preferred_username": UserUPN,
 		"uti":                randomToken("", 16),
 		"ver":                "2.0",
+	}
+	if len(g.acrs) > 0 {
+		claims["acrs"] = g.acrs
 	}
 	if g.tenant.id != HomeTenantID {
 		// A partner user acting in a customer tenant (GDAP) keeps their home identity provider.

@@ -142,7 +142,7 @@ func Start(opts Options) (*Sim, error) {
 		// Handshake failures of clients that do not trust the CA are their problem.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	go func() { _ = s.srv.Serve(tls.NewListener(ln, s.srv.TLSConfig)) }()
+	go func() { _ = s.srv.Serve(tls.NewListener(&resetListener{Listener: ln, s: s}, s.srv.TLSConfig)) }()
 	return s, nil
 }
 

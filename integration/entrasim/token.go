@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -463,7 +464,29 @@ func (s *Sim) grantRefresh(rc *reqCtx, c *Client, authn string, ref tenantRef, f
 		authTime:   rt.authTime,
 		wantRT:     true,
 		clientInfo: form.Get("client_info") == "1",
+		acrs:       challengeACRS(form.Get("claims")),
 	})
+}
+
+// challengeACRS reads the authentication contexts a claims challenge asks for
+// ({"access_token":{"acrs":{"essential":true,"value":"c1"}}}, or "values": [...]).
+func challengeACRS(claims string) []string {
+	var c struct {
+		AccessToken struct {
+			ACRS struct {
+				Value  string   `json:"value"`
+				Values []string `json:"values"`
+			} `json:"acrs"`
+		} `json:"access_token"`
+	}
+	if claims == "" || json.Unmarshal([]byte(claims), &c) != nil {
+		return nil
+	}
+	out := c.AccessToken.ACRS.Values
+	if v := c.AccessToken.ACRS.Value; v != "" {
+		out = append(out, v)
+	}
+	return out
 }
 
 func (s *Sim) grantDeviceCode(rc *reqCtx, c *Client, authn string, form url.Values) (tokenResponse, *aadError) {

@@ -104,6 +104,10 @@ func CheckSub(parent, name string) error {
 	return checkOwn(p, fi, "folder")
 }
 
+// ErrTooLarge: ReadFile found more than it may read; the helper never writes such a
+// file, so it is damaged or not the helper's.
+var ErrTooLarge = errors.New("larger than the helper writes")
+
 // ReadFile reads the file at path, at most max bytes, refusing a symbolic link, a
 // FIFO or device, a larger file, and a file another user owns or can write. The
 // folder holding it must have been checked (CheckDir).
@@ -127,7 +131,7 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if fi.Size() > max {
-		return nil, fmt.Errorf("%s is too large (%d bytes, at most %d)", path, fi.Size(), max)
+		return nil, fmt.Errorf("%s is too large (%d bytes, at most %d): %w", path, fi.Size(), max, ErrTooLarge)
 	}
 	// The helper replaces its files by rename and never rewrites them, so the size
 	// read by the stat is the size of what this descriptor reads; one more byte is
@@ -137,7 +141,7 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is too large (more than %d bytes)", path, max)
+		return nil, fmt.Errorf("%s is too large (more than %d bytes): %w", path, max, ErrTooLarge)
 	}
 	return data, nil
 }
