@@ -134,6 +134,10 @@ func (t *TenantsCmd) Run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
+	// Each line is one get request, and a token is for one resource.
+	if err := oneResource(t.scopes(l.s)); err != nil {
+		return err
+	}
 	if t.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.Timeout)

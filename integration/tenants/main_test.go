@@ -137,3 +137,5 @@ func decodeCheck(t *testing.T, out string) checkReport {
 }
 
 var _ = entrasim.GraphScope
+
+func osPipe() (*os.File, *os.File, error) { return os.Pipe() }

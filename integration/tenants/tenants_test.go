@@ -257,5 +257,11 @@ func TestTenantsUsage(t *testing.T) {
 	if !strings.Contains(r.stderr, "PCTOKEN_GRAPH_URL") || !strings.Contains(r.stderr, "https") {
 		t.Errorf("stderr: %s", r.stderr)
 	}
-	r = run(t, e, "", "tenants", "--source", "nowhere").mustCode(t, 2)
+	run(t, e, "", "tenants", "--source", "nowhere").mustCode(t, 2)
+	// A request line is one token: one resource.
+	e.Vars["PCTOKEN_GRAPH_URL"] = e.Sim.URL()
+	r = run(t, e, "", "tenants", "-o", "ndjson", "--scope", "graph,arm").mustCode(t, 2)
+	if !strings.Contains(r.stderr, "one resource") || r.stdout != "" {
+		t.Errorf("two resources: stdout %q stderr %q", r.stdout, r.stderr)
+	}
 }
