@@ -139,3 +139,5 @@ func decodeCheck(t *testing.T, out string) checkReport {
 var _ = entrasim.GraphScope
 
 func osPipe() (*os.File, *os.File, error) { return os.Pipe() }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
