@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pctoken/pctoken-helper/integration/entrasim"
 	"github.com/pctoken/pctoken-helper/integration/harness"
 )
 
@@ -136,7 +135,6 @@ func decodeCheck(t *testing.T, out string) checkReport {
 	return r
 }
 
-var _ = entrasim.GraphScope
 
 func osPipe() (*os.File, *os.File, error) { return os.Pipe() }
 
