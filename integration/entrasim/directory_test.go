@@ -203,4 +203,3 @@ func FuzzDecodeOffset(f *testing.F) {
 		}
 	})
 }
-

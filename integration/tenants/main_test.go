@@ -135,7 +135,6 @@ func decodeCheck(t *testing.T, out string) checkReport {
 	return r
 }
 
-
 func osPipe() (*os.File, *os.File, error) { return os.Pipe() }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
