@@ -76,7 +76,7 @@ func (c *CheckCmd) Run(ctx context.Context, a *App, k *kong.Context) error {
 		targets, err = l.list(lctx, lc)
 		cancel()
 		if err != nil {
-			return err
+			return showListError(a, err)
 		}
 	} else {
 		for _, t := range named {

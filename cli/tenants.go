@@ -145,7 +145,7 @@ func (t *TenantsCmd) Run(ctx context.Context, a *App) error {
 	}
 	ts, err := l.list(ctx, c)
 	if err != nil {
-		return err
+		return showListError(a, err)
 	}
 	switch t.Output {
 	case "json":
@@ -236,4 +236,15 @@ func graphRefused(err error) bool {
 		return false
 	}
 	return e.Kind == failure.ConsentNeeded || e.Kind == failure.Configuration
+}
+
+// showListError shows a failed listing with the remedy the API's layer named (the
+// permission or role to grant), else the usual one, and returns its exit code.
+func showListError(a *App, err error) error {
+	var e *failure.Error
+	if !errors.As(err, &e) || e.Remedy == "" {
+		return err
+	}
+	showError(a.Stderr, err, e.Remedy)
+	return silent{exitCode(err)}
 }

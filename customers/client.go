@@ -165,7 +165,14 @@ func statusError(name string, resp *http.Response, body []byte) error {
 	switch s := resp.StatusCode; {
 	case s == http.StatusUnauthorized:
 		e.Kind = failure.ConsentNeeded
-	case s == http.StatusForbidden || s == http.StatusNotFound:
+	case s == http.StatusForbidden:
+		e.Kind = failure.Configuration
+		if name == "Microsoft Graph" {
+			e.Remedy = "grant the app Microsoft Graph's delegated permission DelegatedAdminRelationship.Read.All (admin consent in the partner tenant) and give the user a Partner Center role, or list with --source partner-center"
+		} else {
+			e.Remedy = "the user needs a Partner Center role (e.g. Admin agent or Sales agent)"
+		}
+	case s == http.StatusNotFound:
 		e.Kind = failure.Configuration
 	case idphttp.IsTransientStatus(s):
 		e.Kind = failure.Transient

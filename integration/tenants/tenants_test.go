@@ -193,7 +193,7 @@ func TestTenantsFallsBackToPartnerCenter(t *testing.T) {
 	}
 	// Asked for Graph alone, the refusal is the answer (exit 5).
 	r = run(t, e, "", "tenants", "--source", "graph").mustCode(t, 5)
-	if !strings.Contains(r.stderr, "403") {
+	if !strings.Contains(r.stderr, "403") || !strings.Contains(r.stderr, "hint: grant the app Microsoft Graph's delegated permission DelegatedAdminRelationship.Read.All") {
 		t.Errorf("stderr: %s", r.stderr)
 	}
 }
