@@ -17,7 +17,10 @@ import (
 
 // StatusCmd shows what is stored, never a secret.
 type StatusCmd struct {
-	Output string `short:"o" enum:"json,text" default:"text" help:"text or json."`
+	Output   string `short:"o" enum:"json,text" default:"text" help:"text or json."`
+	WarnDays int    `name:"warn-days" placeholder:"N" help:"Exit 3, saying why on stderr, when a refresh token or a GDAP relationship (as the last tenants saw it) ends within N days."`
+
+	warning bool // runWarnings is running the plain status (warn.go)
 }
 
 type statusProfile struct {
@@ -45,6 +48,9 @@ type statusToken struct {
 }
 
 func (s *StatusCmd) Run(a *App) error {
+	if s.WarnDays != 0 && !s.warning {
+		return s.runWarnings(a)
+	}
 	dir, err := a.profileDir()
 	if err != nil {
 		return err
