@@ -79,11 +79,15 @@ func (c *CheckCmd) Run(ctx context.Context, a *App, k *kong.Context) error {
 			return showListError(a, err)
 		}
 	} else {
+		seen := map[string]bool{}
 		for _, t := range named {
 			if err := checkTenant(t); err != nil {
 				return err
 			}
-			targets = append(targets, customers.Tenant{ID: t})
+			if !seen[strings.ToLower(t)] {
+				seen[strings.ToLower(t)] = true
+				targets = append(targets, customers.Tenant{ID: t})
+			}
 		}
 	}
 	var probes []customers.Probe

@@ -72,7 +72,7 @@ func (a *App) apiFor(c cloud.Cloud, alias, perm, variable string) (customers.API
 		if err != nil {
 			return customers.API{}, usageError("%s: %w", variable, err)
 		}
-		api.URL = u
+		api.URL, api.Canonical = u, api.URL
 	}
 	return api, nil
 }

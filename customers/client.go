@@ -29,6 +29,10 @@ const (
 type API struct {
 	URL   string // e.g. https://graph.microsoft.com
 	Scope string // e.g. https://graph.microsoft.com/.default
+	// Canonical is the cloud's own URL of the API when URL overrides it (a gateway in
+	// front of Graph): links the API writes with the canonical host are followed on
+	// URL's host instead, so the token still goes only to URL's host.
+	Canonical string
 }
 
 // Client lists customers. Only Tokens, Graph and PartnerCenter are required.
@@ -102,6 +106,10 @@ func sameHost(api API, link string) (*url.URL, error) {
 	u, err := base.Parse(link)
 	if err != nil {
 		return nil, fmt.Errorf("next-page link is not a URL: %w", err)
+	}
+	if c, err := url.Parse(api.Canonical); err == nil && api.Canonical != "" && c.Scheme == "https" &&
+		u.Scheme == "https" && strings.EqualFold(u.Host, c.Host) && u.User == nil {
+		u.Host = base.Host
 	}
 	if u.Scheme != "https" || !strings.EqualFold(u.Host, base.Host) || u.User != nil {
 		return nil, fmt.Errorf("next-page link leads to %s, not to %s: refused, the token goes only to the API's own host", Clean(u.Scheme+"://"+u.Host, 100), base.Host)

@@ -86,6 +86,21 @@ func TestSameHost(t *testing.T) {
 	}
 }
 
+// Behind an override (a gateway), links naming the cloud's own host are followed on
+// the override's host; any other host is still refused.
+func TestSameHostCanonical(t *testing.T) {
+	api := API{URL: "https://gateway.example", Canonical: "https://graph.microsoft.com"}
+	u, err := sameHost(api, "https://graph.microsoft.com/v1.0/x?$skiptoken=2")
+	if err != nil || u.String() != "https://gateway.example/v1.0/x?$skiptoken=2" {
+		t.Errorf("canonical link: %v %v", u, err)
+	}
+	for _, link := range []string{"http://graph.microsoft.com/v1.0/x", "https://evil.example/v1.0/x", "https://u@graph.microsoft.com/x"} {
+		if _, err := sameHost(api, link); err == nil {
+			t.Errorf("%s accepted", link)
+		}
+	}
+}
+
 func TestAPIRooted(t *testing.T) {
 	for in, want := range map[string]string{
 		"/customers?size=4&seekOperation=Next": "/v1/customers?size=4&seekOperation=Next",
