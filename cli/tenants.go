@@ -203,8 +203,8 @@ func writeTenantsTable(w io.Writer, ts []customers.Tenant) error {
 		if !t.EndsAt.IsZero() {
 			ends = t.EndsAt.UTC().Format("2006-01-02")
 		}
-		if t.Source == customers.SourceGraph {
-			ext = map[bool]string{true: "yes", false: "no"}[t.AutoExtend]
+		if t.AutoExtend != nil {
+			ext = map[bool]string{true: "yes", false: "no"}[*t.AutoExtend]
 		}
 		if t.Source == customers.SourcePartnerCenter && t.Domain != "" {
 			status = "customer (" + t.Domain + ")"

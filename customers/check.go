@@ -224,6 +224,9 @@ func (rc RemedyContext) Remedy(p Probe, o Outcome) string {
 	case ConsentMissing:
 		return "an administrator of the customer grants consent: " + rc.AdminConsentURL(p.Tenant)
 	case NoDelegatedAccess:
+		if k := p.Known; k != nil && pending(k.Status) {
+			return fmt.Sprintf("the GDAP relationship with this customer is %s: an administrator of the customer approves it in the Microsoft 365 admin center (Settings > Partner relationships), then it grants %s", k.Status, RoleFor(p.Scope))
+		}
 		rel := "a GDAP relationship with this customer"
 		if k := p.Known; k != nil && k.Status != "" && !grantsAccess(k.Status) {
 			rel = fmt.Sprintf("a new GDAP relationship (the last one is %s", k.Status)
@@ -243,6 +246,16 @@ func (rc RemedyContext) Remedy(p Probe, o Outcome) string {
 		return "try again later: pctoken-helper check --profile " + rc.Profile + " --tenant " + p.Tenant
 	}
 	return ""
+}
+
+// pending reports whether a relationship in this status waits for the customer's
+// approval or for its activation.
+func pending(status string) bool {
+	switch strings.ToLower(status) {
+	case "created", "approvalpending", "approved", "activating":
+		return true
+	}
+	return false
 }
 
 // RoleFor suggests the least GDAP role that lets a job use scope's resource.

@@ -77,7 +77,7 @@ type Tenant struct {
 	// represents the tenant (see Merge); Partner Center's list has none of them.
 	Status        string    `json:"status,omitempty"`
 	EndsAt        time.Time `json:"end_date_time,omitzero"`
-	AutoExtend    bool      `json:"auto_extend"`
+	AutoExtend    *bool     `json:"auto_extend,omitempty"` // nil: unknown (Partner Center)
 	Roles         []string  `json:"roles,omitempty"`
 	Relationships int       `json:"relationships,omitempty"`
 	Source        string    `json:"source"`
@@ -130,7 +130,8 @@ func Merge(rels []Relationship) []Tenant {
 		}
 		t.Relationships++
 		if !seen || better(r, t) {
-			t.Status, t.EndsAt, t.AutoExtend = r.Status, r.EndDateTime, r.AutoExtends()
+			ext := r.AutoExtends()
+			t.Status, t.EndsAt, t.AutoExtend = r.Status, r.EndDateTime, &ext
 			if r.Name != "" {
 				t.Name = r.Name
 			}

@@ -33,7 +33,7 @@ func TestMergePicksTheMostUsefulRelationship(t *testing.T) {
 		t.Fatalf("%d tenants, want 2: %+v", len(ts), ts)
 	}
 	a, b := ts[0], ts[1]
-	if a.ID != tidA || a.Status != "active" || !a.EndsAt.Equal(now.Add(48*time.Hour)) || !a.AutoExtend || a.Relationships != 3 {
+	if a.ID != tidA || a.Status != "active" || !a.EndsAt.Equal(now.Add(48*time.Hour)) || a.AutoExtend == nil || !*a.AutoExtend || a.Relationships != 3 {
 		t.Errorf("alpha: %+v, want the active relationship ending last, with its auto-extension", a)
 	}
 	if got := strings.Join(a.Roles, ","); got != "Exchange Administrator,Global Reader" {

@@ -152,6 +152,10 @@ func TestCheckAllTenants(t *testing.T) {
 			if !strings.Contains(row.Remedy, "terminated") {
 				t.Errorf("terminated relationship: %+v", row)
 			}
+		case customerID(4):
+			if !strings.Contains(row.Remedy, "is approvalPending: an administrator of the customer approves it") {
+				t.Errorf("pending relationship: %+v", row)
+			}
 		}
 		if row.Name == "" {
 			t.Errorf("row without the tenant's name: %+v", row)
@@ -276,5 +280,32 @@ func TestCheckProgressBar(t *testing.T) {
 		if strings.Contains(out.String(), "checking [") || !strings.Contains(out.String(), "6 checked, 6 ok") {
 			t.Errorf("stdout: %q", out.String())
 		}
+	}
+}
+
+// check is 429-aware as get --request is: throttled token requests wait Retry-After,
+// are asked once more each, and every row ends ok.
+func TestCheckThrottled(t *testing.T) {
+	const n, throttled = 20, 4
+	e := newEnv(t)
+	for i := range n {
+		e.Sim.AddCustomers(entrasim.Customer{TenantID: customerID(i), Name: "T"})
+	}
+	args := []string{"check", "-o", "json", "--scope", "graph", "--parallel", "4"}
+	for i := range n {
+		args = append(args, "--tenant", customerID(i))
+	}
+	e.Sim.ResetStats()
+	e.Sim.ThrottleNext(throttled, time.Second)
+	start := time.Now()
+	r := run(t, e, "", args...).mustCode(t, 0)
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("done in %s: Retry-After was not waited for", el)
+	}
+	if rep := decodeCheck(t, r.stdout); rep.OK != n {
+		t.Errorf("%d ok of %d: %s", rep.OK, n, r.stdout)
+	}
+	if got := e.Sim.Stats().Requests["token"]; got != n+throttled {
+		t.Errorf("%d token requests, want %d (one more per 429)", got, n+throttled)
 	}
 }
