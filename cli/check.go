@@ -60,12 +60,7 @@ func (c *CheckCmd) Run(ctx context.Context, a *App, k *kong.Context) error {
 	if s.ClientID == "" {
 		return &failure.Error{Kind: failure.ConsentNeeded, Message: "profile " + s.Name + " was never consented (no client id)"}
 	}
-	scopeList := scopes(s, c.Scope)
-	for _, sc := range scopeList {
-		if err := oneResource([]string{sc}); err != nil {
-			return err
-		}
-	}
+	scopeList := scopes(s, c.Scope) // one probe per scope: one resource per token
 	var targets []customers.Tenant
 	if c.AllTenants {
 		l, lc, err := a.lister(c.Source)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -221,21 +222,16 @@ func orDash(s string) string {
 	return s
 }
 
-// graphRefused reports whether Graph itself said no (its API answered 401 or 403, or
-// Entra has no consent for Graph's scope), as opposed to a failure of the refresh
+// graphRefused reports whether Graph itself said no (its API answered 401 or 403), or
+// Entra has no consent for Graph's scope, as opposed to a failure of the refresh
 // token, which Partner Center would meet just the same.
 func graphRefused(err error) bool {
+	var se *customers.StatusError
+	if errors.As(err, &se) {
+		return se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden
+	}
 	var e *failure.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch {
-	case e.AADSTS == "65001":
-		return true
-	case e.AADSTS != "":
-		return false
-	}
-	return e.Kind == failure.ConsentNeeded || e.Kind == failure.Configuration
+	return errors.As(err, &e) && e.AADSTS == "65001"
 }
 
 // showListError shows a failed listing with the remedy the API's layer named (the

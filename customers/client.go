@@ -157,6 +157,15 @@ func (c *Client) get(ctx context.Context, api API, u *url.URL, header http.Heade
 	return body, nil
 }
 
+// StatusError is the cause of a failure an API answered with an HTTP status (wrapped
+// in a *failure.Error), as opposed to a failure to get the token for it.
+type StatusError struct {
+	API    string
+	Status int
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%s answered %d", e.API, e.Status) }
+
 // statusError classifies an API's refusal. 401: the token is not accepted (consent
 // again, e.g. for Partner Center's MFA claim); 403: the app lacks the permission or
 // the user the role; 429 and 5xx are what is left after the transport's retries.
@@ -169,7 +178,7 @@ func statusError(name string, resp *http.Response, body []byte) error {
 	if msg != "" {
 		what += ": " + msg
 	}
-	e := &failure.Error{Kind: failure.Unexpected, Message: what}
+	e := &failure.Error{Kind: failure.Unexpected, Message: what, Err: &StatusError{API: name, Status: resp.StatusCode}}
 	switch s := resp.StatusCode; {
 	case s == http.StatusUnauthorized:
 		e.Kind = failure.ConsentNeeded

@@ -265,3 +265,16 @@ func TestTenantsUsage(t *testing.T) {
 		t.Errorf("two resources: stdout %q stderr %q", r.stdout, r.stderr)
 	}
 }
+
+// A failure of the refresh token is not Graph refusing: no fallback, exit 3.
+func TestTenantsWithoutConsent(t *testing.T) {
+	e := harness.New(t)
+	e.Vars["PCTOKEN_GRAPH_URL"] = e.Sim.URL()
+	r := run(t, e, "", "tenants").mustCode(t, 3)
+	if strings.Contains(r.stderr, "instead") || !strings.Contains(r.stderr, "hint: pctoken-helper consent") || r.stdout != "" {
+		t.Errorf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if n := e.Sim.APIStats().Requests; len(n) != 0 {
+		t.Errorf("API requests without a token: %v", n)
+	}
+}
