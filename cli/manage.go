@@ -21,7 +21,7 @@ import (
 // StatusCmd shows what is stored, never a secret.
 type StatusCmd struct {
 	Output   string `short:"o" enum:"json,text" default:"text" help:"text or json."`
-	WarnDays int    `name:"warn-days" placeholder:"N" help:"Exit 3 when a refresh token is refused or within N days of its 90-day inactivity limit (say which on stderr)."`
+	WarnDays int    `name:"warn-days" placeholder:"N" help:"Exit 3, saying why on stderr, when a refresh token was refused or ends within N days, or a GDAP relationship (as the last tenants saw it) does."`
 }
 
 type statusProfile struct {
@@ -64,36 +64,27 @@ func (s *StatusCmd) Run(a *App) error {
 	if err != nil {
 		return err
 	}
+	var warnings []statusWarning
+	if s.WarnDays > 0 {
+		if warnings, err = a.expiryWarnings(profiles, time.Duration(s.WarnDays)*24*time.Hour); err != nil {
+			return err
+		}
+	}
 	if s.Output == "json" {
-		err = writeStatusJSON(a.Stdout, profiles)
+		err = writeStatusJSON(a.Stdout, profiles, warnings, s.WarnDays > 0)
 	} else {
 		err = writeStatusText(a.Stdout, profiles)
 	}
-	if err != nil || s.WarnDays == 0 {
+	if err != nil {
 		return err
 	}
-	return warnSoon(a.Stderr, profiles, s.WarnDays)
-}
-
-// warnSoon says on w which refresh tokens need consent, or will within days, and
-// fails with exit 3 if any does: a daily job's alarm (docs/renew.md).
-func warnSoon(w io.Writer, profiles []statusProfile, days int) error {
-	var soon []string
-	for _, p := range profiles {
-		switch {
-		case p.Refused != nil:
-			fmt.Fprintf(w, "%s: the refresh token was refused (AADSTS%s, %s): consent is needed: pctoken-helper consent --profile %s\n", p.Name, p.Refused.AADSTS, p.Refused.At.Format(time.RFC3339), p.Name)
-		case p.DaysLeft != nil && *p.DaysLeft <= days:
-			fmt.Fprintf(w, "%s: the refresh token ends in %d days unless it is used: pctoken-helper renew --profile %s\n", p.Name, *p.DaysLeft, p.Name)
-		default:
-			continue
-		}
-		soon = append(soon, p.Name)
+	for _, w := range warnings {
+		fmt.Fprintf(a.Stderr, "warning: profile %s: %s\nhint: %s\n", w.Profile, shown(w.Message), shown(w.Remedy))
 	}
-	if len(soon) == 0 {
-		return nil
+	if len(warnings) > 0 {
+		return silent{exitConsent}
 	}
-	return silent{exitConsent}
+	return nil
 }
 
 // collectStatus reads every saved profile and the cached tokens, as of now. Damaged
@@ -157,10 +148,17 @@ func (a *App) collectStatus(only string) ([]statusProfile, error) {
 	return out, nil
 }
 
-func writeStatusJSON(w io.Writer, profiles []statusProfile) error {
+func writeStatusJSON(w io.Writer, profiles []statusProfile, warnings []statusWarning, warned bool) error {
+	doc := map[string]any{"profiles": profiles}
+	if warned {
+		if warnings == nil {
+			warnings = []statusWarning{}
+		}
+		doc["warnings"] = warnings
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"profiles": profiles})
+	return enc.Encode(doc)
 }
 
 func writeStatusText(w io.Writer, profiles []statusProfile) error {

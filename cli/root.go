@@ -21,6 +21,8 @@ type Root struct {
 	Status         StatusCmd         `cmd:"" help:"Show profiles, accounts and cached tokens (never a secret)."`
 	Renew          RenewCmd          `cmd:"" help:"Redeem stored refresh tokens once so the 90-day inactivity window starts again."`
 	Logout         LogoutCmd         `cmd:"" help:"Forget a profile: refresh token, stored secret, cached tokens, settings."`
+	Tenants        TenantsCmd        `cmd:"" help:"List the customer tenants this partner user can reach (GDAP relationships or Partner Center)."`
+	Check          CheckCmd          `cmd:"" help:"Get a token per tenant and scope and classify what fails, with the fix."`
 }
 
 // Globals are the settings every command shares.

@@ -32,6 +32,12 @@
 // tokens. With Options.ControlAPI the same controls are served under /_sim/ for other
 // processes (see integration/cmd/entrasim).
 //
+// The partner's customers (directory.go): AddCustomers lists customer tenants in
+// Microsoft Graph's delegatedAdminRelationships and Partner Center's customers, both
+// served on the simulator's host and paged, and sets per tenant the AADSTS code a
+// refresh-token redemption there fails with (SetTenantFailure); DenyAPI, FailAPINext,
+// SetAPIPageSize and SetGraphNextLink shape those APIs' answers; APIStats counts them.
+//
 // Where Entra's behaviour is unknown or unobservable the simulator picks a plausible
 // answer: strict rotation (which Entra does not do for these clients) answers AADSTS70000,
 // injected 5xx answer AADSTS90033 and 429 AADSTS90055, and the access token is a v2.0

@@ -68,6 +68,7 @@ type Sim struct {
 	lastDevice    *DeviceCodeRecord
 	ctl           controls
 	stats         Stats
+	dir           directory // Graph's GDAP relationships and Partner Center's customers (directory.go)
 }
 
 // Start generates the simulator's keys, writes its files and starts serving.
@@ -275,6 +276,9 @@ func (s *Sim) route(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			return
 		}
 		http.NotFound(w, r)
+		return
+	}
+	if s.serveDirectory(w, r, rc) {
 		return
 	}
 	if path == "/devicelogin" {

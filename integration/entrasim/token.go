@@ -446,6 +446,8 @@ func (s *Sim) grantRefresh(rc *reqCtx, c *Client, authn string, ref tenantRef, f
 	case e != nil:
 	case !t.userAccess:
 		e = errNoAccess(t, c)
+	case t.failCode != 0:
+		e = tenantFailure(t, c, q.audience(), now)
 	case s.ctl.consent:
 		e = errConsent(c)
 	default:

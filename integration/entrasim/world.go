@@ -107,6 +107,7 @@ type tenant struct {
 	domain     string
 	name       string
 	userAccess bool
+	failCode   int // AADSTS code a refresh-token redemption here fails with; 0: none (directory.go)
 }
 
 // AddTenant adds a customer tenant in which the user's refresh token is accepted
