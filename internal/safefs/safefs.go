@@ -50,6 +50,10 @@ func RemedyOf(err error) string {
 	return ""
 }
 
+// ErrTooLarge is returned by ReadFile for a file over its limit: a damaged file, or
+// one planted to cost memory, never worth reading.
+var ErrTooLarge = errors.New("file too large")
+
 // maxLinks bounds the symbolic links followed on one path, as the kernel does (40).
 const maxLinks = 40
 
@@ -149,7 +153,7 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if fi.Size() > max {
-		return nil, fmt.Errorf("%s is too large (%d bytes, at most %d)", path, fi.Size(), max)
+		return nil, fmt.Errorf("%w: %s has %d bytes, at most %d", ErrTooLarge, path, fi.Size(), max)
 	}
 	// The helper replaces its files by rename and never rewrites them, so the size
 	// read by the stat is the size of what this descriptor reads: one read.
