@@ -135,7 +135,7 @@ func (d Dir) Load(name string) (Profile, error) {
 		return Profile{}, fmt.Errorf("refusing profile %s: %w", name, err)
 	}
 	if errors.Is(err, safefs.ErrTooLarge) {
-		return Profile{}, fmt.Errorf("profile file %s is damaged (%w): run pctoken-helper consent --profile %s", d.path(name), err, name)
+		return Profile{}, fmt.Errorf("profile file %s is damaged (%d KiB at most): run pctoken-helper consent --profile %s", d.path(name), maxProfileSize>>10, name)
 	}
 	if err != nil {
 		return Profile{}, fmt.Errorf("failed to read profile %q: %w", name, err)

@@ -218,6 +218,7 @@ func FuzzReadGitRequest(f *testing.F) {
 		"host\n",
 		"host=a\x00b\n",
 		"=x\nurl=https://example.com\n",
+		"protocol=https\nhost=dev.azure.com\nurl=https://u%40x:p@h.example:8443//a/b%2F//\npath=p\n",
 	} {
 		f.Add([]byte(seed))
 	}

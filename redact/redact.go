@@ -200,14 +200,20 @@ func hideKnown(s string) string {
 // secretKeys are the names whose value is a secret in form, query, header or JSON text.
 const secretKeys = `refresh_token|access_token|id_token|client_secret|client_assertion|assertion|code_verifier|device_code|code|password|passphrase|secret|credential`
 
+// protocolKeys are the names no sentence uses: "refresh_token: x" is a secret too,
+// while "the client secret: failed to ..." is a message.
+const protocolKeys = `refresh_token|access_token|id_token|client_secret|client_assertion|code_verifier|device_code`
+
 // shapes are compiled on first use, never at start-up.
 var shapes = sync.OnceValue(func() []*regexp.Regexp {
 	return []*regexp.Regexp{
 		// key=value in a form or query (also %3D-encoded, or in a header), the key
 		// not preceded by a word character: "error_code=" is not "code=".
-		regexp.MustCompile(`(?i)(^|[^A-Za-z0-9_])(` + secretKeys + `)(=|%3D|:\s*)([^&\s"'<>,;]+)`),
+		regexp.MustCompile(`(?i)(^|[^A-Za-z0-9_])(` + secretKeys + `)(=|%3D)([^&\s"'<>,;]+)`),
 		// "key": "value" in JSON, and its escaped forms inside a JSON string.
 		regexp.MustCompile(`(?i)((?:\\?")(?:` + secretKeys + `)(?:\\?")\s*:\s*(?:\\?"))([^"\\]*)`),
+		// "key: value", as in a header or a log line, for the protocol's own names.
+		regexp.MustCompile(`(?i)(^|[^A-Za-z0-9_])(` + protocolKeys + `)(:\s*)([^&\s"'<>,;]+)`),
 		// A JWT (header.payload[.signature]), whatever it is.
 		regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?`),
 		// An Entra refresh token: "0.A" or "1.A" then base64url and dots, long.
@@ -222,8 +228,9 @@ func hideShapes(s string) string {
 	re := shapes()
 	s = re[0].ReplaceAllString(s, "${1}${2}${3}"+Marker)
 	s = re[1].ReplaceAllString(s, "${1}"+Marker)
-	s = re[2].ReplaceAllString(s, Marker)
-	s = re[3].ReplaceAllString(s, "${1}"+Marker)
+	s = re[2].ReplaceAllString(s, "${1}${2}${3}"+Marker)
+	s = re[3].ReplaceAllString(s, Marker)
+	s = re[4].ReplaceAllString(s, "${1}"+Marker)
 	return hideLongRuns(s)
 }
 

@@ -66,6 +66,8 @@ func TestTokenShapes(t *testing.T) {
 		"error_code=50076 suberror=basic_action",
 		"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD1234 to authenticate.",
 		"version 1.2.3",
+		"failed to store the client secret: the secure store is locked",
+		"the device code: expired; the password: wrong",
 		"/tmp/TestUnsafeConfigFolderIsRefused3456789012/001/home/.config/pctoken-helper/profiles/default.json",
 		"cache entry 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 is stale",
 	} {

@@ -50,12 +50,34 @@ func RemedyOf(err error) string {
 	return ""
 }
 
+// ErrTooLarge is returned by ReadFile for a file over its limit: a damaged file, or
+// one planted to cost memory, never worth reading.
+var ErrTooLarge = errors.New("file too large")
+
 // maxLinks bounds the symbolic links followed on one path, as the kernel does (40).
 const maxLinks = 40
 
-// ancestorsOK holds the real folders above a checked folder that passed: they are
-// shared by every path the helper uses (/, /home, the home folder), and checked once.
-var ancestorsOK sync.Map
+// passed holds the real folders that passed a check, as a folder above another or as
+// one of the helper's own: the paths the helper uses share most of their folders (/,
+// /home, the home folder, the config folder above profiles/), and a walk starts
+// below the deepest one already checked, so a cache hit pays a few lstats, not a
+// dozen.
+var passed = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+func hasPassed(dir string) bool {
+	passed.Lock()
+	defer passed.Unlock()
+	return passed.m[dir]
+}
+
+func setPassed(dir string) {
+	passed.Lock()
+	passed.m[dir] = true
+	passed.Unlock()
+}
 
 // CheckDir checks the folder dir, which must exist, and the folders above it. It
 // returns the folder's real path. A missing folder is an error satisfying
@@ -68,7 +90,11 @@ func CheckDir(dir string) (string, error) {
 	if !fi.IsDir() {
 		return "", &UnsafeError{Path: real, Reason: "is not a folder", Remedy: "remove it, or choose another folder"}
 	}
-	return real, checkOwn(real, fi, "folder")
+	if err := checkOwn(real, fi, "folder"); err != nil {
+		return "", err
+	}
+	setPassed(real)
+	return real, nil
 }
 
 // EnsureDir creates dir (0700, with its parents) if it is missing, then checks it as
@@ -104,10 +130,6 @@ func CheckSub(parent, name string) error {
 	return checkOwn(p, fi, "folder")
 }
 
-// ErrTooLarge: ReadFile found more than it may read; the helper never writes such a
-// file, so it is damaged or not the helper's.
-var ErrTooLarge = errors.New("larger than the helper writes")
-
 // ReadFile reads the file at path, at most max bytes, refusing a symbolic link, a
 // FIFO or device, a larger file, and a file another user owns or can write. The
 // folder holding it must have been checked (CheckDir).
@@ -131,17 +153,13 @@ func ReadFile(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if fi.Size() > max {
-		return nil, fmt.Errorf("%s is too large (%d bytes, at most %d): %w", path, fi.Size(), max, ErrTooLarge)
+		return nil, fmt.Errorf("%w: %s has %d bytes, at most %d", ErrTooLarge, path, fi.Size(), max)
 	}
 	// The helper replaces its files by rename and never rewrites them, so the size
-	// read by the stat is the size of what this descriptor reads; one more byte is
-	// asked for so that a file growing anyway is noticed.
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
+	// read by the stat is the size of what this descriptor reads: one read.
+	data := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is too large (more than %d bytes): %w", path, max, ErrTooLarge)
 	}
 	return data, nil
 }
@@ -170,9 +188,19 @@ func resolve(path string) (string, fs.FileInfo, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	// Start below the deepest folder on the path that already passed; only a path
+	// without links can match, as passed holds real paths.
 	cur := rootOf(abs)
-	if err := checkAncestor(cur); err != nil {
-		return "", nil, err
+	for p := abs; len(p) > len(cur); p = filepath.Dir(p) {
+		if hasPassed(p) {
+			cur = p
+			break
+		}
+	}
+	if cur == rootOf(abs) {
+		if err := checkAncestor(cur); err != nil {
+			return "", nil, err
+		}
 	}
 	comps := split(abs[len(cur):])
 	links := 0
@@ -244,7 +272,7 @@ func rootOf(abs string) string {
 }
 
 func checkAncestor(dir string) error {
-	if _, ok := ancestorsOK.Load(dir); ok {
+	if hasPassed(dir) {
 		return nil
 	}
 	fi, err := os.Lstat(dir)
@@ -255,13 +283,13 @@ func checkAncestor(dir string) error {
 }
 
 func checkAncestorInfo(dir string, fi fs.FileInfo) error {
-	if _, ok := ancestorsOK.Load(dir); ok {
+	if hasPassed(dir) {
 		return nil
 	}
 	if err := checkParent(dir, fi); err != nil {
 		return err
 	}
-	ancestorsOK.Store(dir, true)
+	setPassed(dir)
 	return nil
 }
 

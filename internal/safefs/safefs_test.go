@@ -55,7 +55,7 @@ func TestCheckDir(t *testing.T) {
 	unsafe(t, err, shared)
 	// Sticky, as /tmp: fine.
 	os.Chmod(shared, 0o777|fs.ModeSticky)
-	ancestorsOK.Clear()
+	passed.m = map[string]bool{}
 	if _, err := CheckDir(inside); err != nil {
 		t.Fatalf("a folder in a sticky shared folder: %v", err)
 	}
@@ -76,7 +76,7 @@ func TestCheckDir(t *testing.T) {
 	os.Chmod(bad, 0o777)
 	os.Mkdir(filepath.Join(bad, "x"), 0o700)
 	os.Symlink("bad/x", filepath.Join(root, "rel"))
-	ancestorsOK.Clear()
+	passed.m = map[string]bool{}
 	_, err = CheckDir(filepath.Join(root, "rel"))
 	unsafe(t, err, bad)
 
@@ -93,7 +93,7 @@ func TestCheckDir(t *testing.T) {
 	_, err = CheckDir(theirs)
 	unsafe(t, err, theirs)
 	os.Mkdir(filepath.Join(theirs, "mine"), 0o700)
-	ancestorsOK.Clear()
+	passed.m = map[string]bool{}
 	_, err = CheckDir(filepath.Join(theirs, "mine"))
 	unsafe(t, err, theirs)
 }
