@@ -1,6 +1,8 @@
 package reliability
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -422,42 +424,40 @@ func (p *faultProxy) serve(c net.Conn) {
 	p.mu.Unlock()
 }
 
-// routeTokenEndpoint edits the openid-configuration documents the helper keeps on
-// disk so that their token endpoint is reached through proxyAddr. The documents
-// are the helper's own cache: the user owns that folder, like the rest of it.
+// routeTokenEndpoint makes proxyAddr the helper's authority host and moves the
+// openid-configuration documents the helper keeps on disk to name it, so that the
+// token request, and nothing else, is reached through the proxy. (The helper sends
+// requests only to its authority host, so a document naming the proxy under the
+// simulator's host would be refused.) The documents are the helper's own cache: the
+// user owns that folder, like the rest of it.
 func routeTokenEndpoint(t *testing.T, e *harness.Env, proxyAddr string) {
 	t.Helper()
 	simHost := strings.TrimPrefix(e.Sim.URL(), "https://")
-	files, _ := filepath.Glob(filepath.Join(cacheDir(e), "metadata", "*"))
-	edited := 0
+	files, _ := filepath.Glob(filepath.Join(cacheDir(e), "metadata", "*.json"))
+	moved := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var doc map[string]json.RawMessage
-		if json.Unmarshal(b, &doc) != nil {
+		var doc struct {
+			URL string `json:"url"`
+		}
+		if json.Unmarshal(b, &doc) != nil || !strings.HasSuffix(doc.URL, "/openid-configuration") {
 			continue
 		}
-		var body map[string]any
-		if json.Unmarshal(doc["body"], &body) != nil {
-			continue
-		}
-		te, ok := body["token_endpoint"].(string)
-		if !ok {
-			continue
-		}
-		body["token_endpoint"] = strings.Replace(te, simHost, proxyAddr, 1)
-		doc["body"], _ = json.Marshal(body)
-		out, _ := json.Marshal(doc)
-		if err := os.WriteFile(f, out, 0o600); err != nil {
+		b = []byte(strings.ReplaceAll(string(b), simHost, proxyAddr))
+		// A stored document's name is the SHA-256 of its URL (idphttp).
+		sum := sha256.Sum256([]byte(strings.ReplaceAll(doc.URL, simHost, proxyAddr)))
+		if err := os.WriteFile(filepath.Join(filepath.Dir(f), hex.EncodeToString(sum[:])+".json"), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		edited++
+		moved++
 	}
-	if edited == 0 {
+	if moved == 0 {
 		t.Fatalf("no openid-configuration document on disk to route through the proxy (files: %v)", files)
 	}
+	e.Vars["PCTOKEN_AUTHORITY_HOST"] = "https://" + proxyAddr
 }
 
 // TestFinalErrorsAreNeverRetried: invalid_grant (an expired or revoked refresh token)
