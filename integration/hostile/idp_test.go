@@ -304,6 +304,8 @@ func env(t *testing.T) (*harness.Env, *idp) {
 	t.Helper()
 	e := harness.New(t)
 	e.Consent()
+	// Diagnostics on: what -v prints is held to the same rule as everything else.
+	e.Vars["PCTOKEN_VERBOSE"] = "1"
 	return e, hostile(t, e)
 }
 
