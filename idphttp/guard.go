@@ -144,6 +144,20 @@ func checkOpenIDConfig(g *guard, data []byte) error {
 	return nil
 }
 
+// keepable applies the guard's checks to a metadata document before it is stored,
+// with the origin it was fetched from as the authority host.
+func keepable(req *http.Request, data []byte) error {
+	origin, err := originOf(req.URL.String())
+	if err != nil {
+		return err
+	}
+	g := &guard{origin: origin}
+	if req.URL.Path == instanceDiscovery {
+		return checkInstanceDiscovery(g, data)
+	}
+	return checkOpenIDConfig(g, data)
+}
+
 func checkInstanceDiscovery(g *guard, data []byte) error {
 	var doc struct {
 		TenantDiscovery string `json:"tenant_discovery_endpoint"`
