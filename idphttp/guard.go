@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"unicode"
 
 	"github.com/pctoken/pctoken-helper/failure"
@@ -145,6 +144,20 @@ func checkOpenIDConfig(g *guard, data []byte) error {
 	return nil
 }
 
+// keepable applies the guard's checks to a metadata document before it is stored,
+// with the origin it was fetched from as the authority host.
+func keepable(req *http.Request, data []byte) error {
+	origin, err := originOf(req.URL.String())
+	if err != nil {
+		return err
+	}
+	g := &guard{origin: origin}
+	if req.URL.Path == instanceDiscovery {
+		return checkInstanceDiscovery(g, data)
+	}
+	return checkOpenIDConfig(g, data)
+}
+
 func checkInstanceDiscovery(g *guard, data []byte) error {
 	var doc struct {
 		TenantDiscovery string `json:"tenant_discovery_endpoint"`
@@ -197,9 +210,12 @@ func (g *guard) transportError(ctx context.Context, err error) error {
 		return err
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return failure.Errorf(failure.Transient, "the identity provider at %s did not answer within the time allowed (--timeout): %w", g.origin, err)
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		// MSAL's wrapping of this one reads "server response error:" and nothing more.
 		return failure.Errorf(failure.Transient, "the identity provider at %s closed the connection before answering: %w", g.origin, err)
 	}
+	// Refused, reset or unreachable connections are entra.Classify's to word
+	// ("cannot reach the identity provider: ...").
 	return err
 }
 

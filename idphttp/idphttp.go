@@ -1,9 +1,11 @@
 // Package idphttp is the transport to the identity provider: it retries transient
-// failures within the request's deadline, and keeps the provider's metadata documents
-// on disk so that a steady-state refresh costs one request, the token POST.
+// failures within the request's deadline, keeps the provider's metadata documents
+// on disk so that a steady-state refresh costs one request, the token POST, and
+// (Restrict) holds every request to https on the authority host, refuses redirects,
+// and bounds and checks every answer.
 //
-// Both jobs are http.RoundTripper wrappers, composed by wrapping; NewClient builds the
-// chain handed to MSAL.
+// Each job is an http.RoundTripper wrapper, composed by wrapping; NewClient builds the
+// chain, and entra wraps it with Restrict before handing it to MSAL.
 package idphttp
 
 import (

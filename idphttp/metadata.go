@@ -109,6 +109,12 @@ func (t *metadataTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if !isJSONObject(data) {
 		return resp, nil
 	}
+	// A document the guard refuses (see Restrict) is not kept either: once the
+	// server is fixed, the next process fetches it again.
+	if err := keepable(req, data); err != nil {
+		t.o.Logf("metadata: not kept on disk: %v", err)
+		return resp, nil
+	}
 	if err := t.store(path, entry{URL: url, FetchedAt: t.o.Now(), Body: data}); err != nil {
 		t.o.Logf("metadata: not kept on disk: %v", err)
 	}

@@ -306,6 +306,9 @@ func TestOnlyGoodDocumentsAreStored(t *testing.T) {
 		{"not json", 200, `<html>captive portal</html>`},
 		{"json but not an object", 200, `["issuer"]`},
 		{"too large", 200, `{"pad":"` + strings.Repeat("x", maxMetadataBody) + `"}`},
+		{"token endpoint elsewhere", 200, `{"token_endpoint":"https://attacker.invalid/token"}`},
+		{"token endpoint over http", 200, `{"token_endpoint":"http://127.0.0.1/token"}`},
+		{"no token endpoint", 200, `{"issuer":"https://127.0.0.1/"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newIDP(t)

@@ -161,3 +161,50 @@ func TestMalformedTokenAnswerIsTransient(t *testing.T) {
 		})
 	}
 }
+
+// An answer cut off by the server, or a connection closed before any answer, says
+// so plainly: not "server response error:" with nothing after it.
+func TestCutOffAnswersSaySo(t *testing.T) {
+	t.Parallel()
+	e, p := env(t)
+	for _, c := range []struct {
+		name string
+		h    func(w http.ResponseWriter)
+		want string
+	}{
+		{"body cut off", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(200)
+			w.Write([]byte(`{"access_token":"eyJ`))
+			w.(http.Flusher).Flush()
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}, "cut off after"},
+		{"closed before answering", func(w http.ResponseWriter) {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}, "closed the connection before answering"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p.set(func(p *idp, w http.ResponseWriter, r *http.Request, body []byte) bool {
+				if !isToken(r) {
+					return false
+				}
+				c.h(w)
+				return true
+			})
+			before := cached(t, e)
+			res := run(t, e, 60*time.Second, "get", "--scope", "graph", "--force-refresh")
+			p.refused(t, res, 4, c.want)
+			if bytes.Contains([]byte(res.Stderr), []byte("server response error")) {
+				t.Fatalf("MSAL's words reached the user:\n%s", res.Stderr)
+			}
+			sameCache(t, before, cached(t, e))
+		})
+	}
+}

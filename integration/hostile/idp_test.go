@@ -304,6 +304,8 @@ func env(t *testing.T) (*harness.Env, *idp) {
 	t.Helper()
 	e := harness.New(t)
 	e.Consent()
+	// Diagnostics on: what -v prints is held to the same rule as everything else.
+	e.Vars["PCTOKEN_VERBOSE"] = "1"
 	return e, hostile(t, e)
 }
 
@@ -318,12 +320,18 @@ type result struct {
 // helper must never hang.
 func run(t *testing.T, e *harness.Env, limit time.Duration, args ...string) result {
 	t.Helper()
+	return runStdin(t, e, limit, "", args...)
+}
+
+// runStdin is run with stdin.
+func runStdin(t *testing.T, e *harness.Env, limit time.Duration, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := e.Command(ctx, args...)
 	cmd.Dir = e.Dir
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
 	start := time.Now()
 	err := cmd.Run()
 	res := result{Result: harness.Result{Stdout: out.String(), Stderr: errb.String()}, took: time.Since(start)}

@@ -71,6 +71,40 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 	}
 }
 
+// Every command that redeems the refresh token is held to the same rule.
+func TestRedirectsAreNeverFollowedByAnyCommand(t *testing.T) {
+	t.Parallel()
+	e, p := env(t)
+	p.set(func(p *idp, w http.ResponseWriter, r *http.Request, body []byte) bool {
+		if !isToken(r) {
+			return false
+		}
+		http.Redirect(w, r, p.other.url+"/token", http.StatusTemporaryRedirect)
+		return true
+	})
+	for _, c := range []struct {
+		name  string
+		stdin string
+		args  []string
+	}{
+		{"exec-credential", "", []string{"exec-credential", "--scope", "graph", "--force-refresh"}},
+		{"git-credential get", "protocol=https\nhost=dev.azure.com\n\n", []string{"git-credential", "--force-refresh", "get"}},
+		{"get --request", `{"id":"a","scopes":["graph"],"force_refresh":true}` + "\n", []string{"get", "--request", "-"}},
+		{"renew", "", []string{"renew"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := cached(t, e)
+			res := runStdin(t, e, 60*time.Second, c.stdin, c.args...)
+			if res.Code == 0 || !strings.Contains(res.Stdout+res.Stderr, "redirect") {
+				t.Fatalf("exit %d\nstdout: %s\nstderr: %s", res.Code, res.Stdout, res.Stderr)
+			}
+			p.noLeak(t, res)
+			p.nothingAtOtherHosts(t)
+			sameCache(t, before, cached(t, e))
+		})
+	}
+}
+
 // r0 is the path of the home tenant's token endpoint.
 func r0(*idp) string { return "/" + entrasim.HomeTenantID + "/oauth2/v2.0/token" }
 
@@ -107,6 +141,11 @@ func TestMetadataNamingAnotherEndpointIsRefused(t *testing.T) {
 				t.Fatalf("%d token requests reached the proxy", n)
 			}
 			sameCache(t, before, cached(t, e))
+			// The refused document was not kept: once the server is fixed, gets work.
+			p.set(nil)
+			if res := run(t, e, 60*time.Second, "get", "--scope", "graph"); res.Code != 0 {
+				t.Fatalf("after the server was fixed: exit %d\n%s", res.Code, res.Stderr)
+			}
 		})
 	}
 }
