@@ -27,6 +27,8 @@ import (
 //     an identity, MI_CHILD_SCOPES the scopes (comma separated); for each scope it gets
 //     a token twice, calls the URL at the same place in MI_CHILD_APIS through an azcore
 //     pipeline (trusting MI_CHILD_API_CA), and prints a JSON line.
+//   - request: asks IDENTITY_ENDPOINT for an ARM token with IDENTITY_HEADER; exit 0
+//     when it got one.
 //   - env: prints the managed-identity and secret variables it was given, as JSON.
 //   - exit: exits with MI_CHILD_CODE.
 //   - wait: prints "ready", then waits for SIGINT or SIGTERM; prints which came and
@@ -45,6 +47,28 @@ func runChild(mode string) int {
 			}
 		}
 		json.NewEncoder(os.Stdout).Encode(out)
+		return 0
+	case "request":
+		// What any SDK does with the two variables.
+		req, err := http.NewRequest("GET", os.Getenv("IDENTITY_ENDPOINT")+"?api-version=2019-08-01&resource=https://management.azure.com", nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		req.Header.Set("X-IDENTITY-HEADER", os.Getenv("IDENTITY_HEADER"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer resp.Body.Close()
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&tok) != nil || resp.StatusCode != 200 || tok.AccessToken == "" {
+			fmt.Fprintln(os.Stderr, "no token: status", resp.StatusCode)
+			return 1
+		}
 		return 0
 	case "exit":
 		n, _ := strconv.Atoi(os.Getenv("MI_CHILD_CODE"))
