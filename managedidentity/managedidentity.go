@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -271,6 +273,9 @@ func (h *Handler) check(r *http.Request) (*checked, *refusal) {
 	case subtle.ConstantTimeCompare([]byte(got[0]), []byte(e.Secret)) != 1:
 		return nil, refuse(http.StatusUnauthorized, "unauthorized_client", "the %s header is wrong: IDENTITY_HEADER must be the value this endpoint was started with", HeaderName)
 	}
+	if uid, ok := connUID(r); ok && uid != os.Getuid() {
+		return nil, refuse(http.StatusForbidden, "unauthorized_client", "the request comes from a process of another user (uid %d): the endpoint serves its own user only", uid)
+	}
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "invalid_request", "malformed query")
@@ -310,6 +315,22 @@ func (h *Handler) check(r *http.Request) (*checked, *refusal) {
 		return nil, refuse(http.StatusForbidden, "invalid_resource", "resource %s is not allowed at this endpoint (allowed: %s); add --allow-resource %s to mi exec or mi serve", quote(resource), strings.Join(e.Allow, ", "), resource)
 	}
 	return &checked{e: e, resource: rawResource, req: Request{Tenant: tenant, Resource: resource, Scope: resource + "/.default"}}, nil
+}
+
+// connUID is the user of the process at the other end of r's connection, where the
+// system tells it (Linux): a second line of defence behind the header, for a secret
+// that leaked to another user.
+func connUID(r *http.Request) (int, bool) {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return 0, false
+	}
+	l, err1 := netip.ParseAddrPort(local.String())
+	rm, err2 := netip.ParseAddrPort(r.RemoteAddr)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return peerUID(l, rm)
 }
 
 func allowed(list []string, resource string) bool {

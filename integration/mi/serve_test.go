@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,6 +251,49 @@ func TestServeHerd(t *testing.T) {
 			if tok != tokens[0] {
 				t.Fatalf("%s: the herd got different tokens", resource)
 			}
+		}
+	}
+}
+
+// TestServeRefusesAnotherUser: a process of another user that somehow has the header
+// (here: given it) is refused on Linux, where the endpoint can tell who connects.
+// Needs root, to run the client as nobody; the client is Node.
+func TestServeRefusesAnotherUser(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Getuid() != 0 {
+		t.Skip("needs Linux and root to run a client as another user")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is not on PATH")
+		}
+		t.Skip("node is not on PATH")
+	}
+	e := newEnv(t)
+	s := e.serve(t)
+	// node:http, not fetch: Node's fetch sends Sec-Fetch-Mode, which the endpoint
+	// refuses as a browser's header (docs/managed-identity.md).
+	script := `const u = new URL(process.env.IDENTITY_ENDPOINT + "?api-version=2019-08-01&resource=https://management.azure.com");
+require("http").get(u, {headers: {"X-IDENTITY-HEADER": process.env.IDENTITY_HEADER}}, r => {
+  let body = ""; r.on("data", d => body += d); r.on("end", () => console.log(r.statusCode + " " + body));
+}).on("error", e => { console.log("0 " + e); process.exit(1) })`
+	for _, c := range []struct {
+		uid  uint32
+		want string
+	}{{65534, "403 "}, {0, "200 "}} {
+		cmd := exec.Command(node, "-e", script)
+		cmd.Env = []string{"IDENTITY_ENDPOINT=" + s.endpoint.String(), "IDENTITY_HEADER=" + s.header, "HOME=/"}
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.uid, Gid: c.uid}}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("node as uid %d: %v %s", c.uid, err, out)
+		}
+		if !strings.HasPrefix(string(out), c.want) {
+			t.Errorf("uid %d: %s, want %s", c.uid, out, c.want)
+		}
+		if c.uid != 0 && strings.Contains(string(out), "access_token") {
+			t.Errorf("uid %d got a token", c.uid)
 		}
 	}
 }
