@@ -134,10 +134,13 @@ func EndpointPath(profile, tenant string) string {
 // api://guid) or an application id (GUID).
 func NormalizeResource(raw string) (string, error) {
 	r := strings.TrimSpace(raw)
-	if strings.HasSuffix(strings.ToLower(r), "/.default") {
-		r = r[:len(r)-len("/.default")]
+	for prev := ""; prev != r; {
+		prev = r
+		r = strings.TrimRight(r, "/")
+		if strings.HasSuffix(strings.ToLower(r), "/.default") {
+			r = r[:len(r)-len("/.default")]
+		}
 	}
-	r = strings.TrimRight(r, "/")
 	switch {
 	case r == "":
 		return "", errors.New("resource is empty")

@@ -307,3 +307,24 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNormalizeResource: a normalised resource is stable, bounded, and never ends in
+// "/" or "/.default", so one resource is one cache entry.
+func FuzzNormalizeResource(f *testing.F) {
+	for _, s := range []string{"https://management.azure.com/", "https://graph.microsoft.com/.default", "499b84ac-1321-427f-aa17-267ca6975798", "api://x/.default/", "https://a//.default"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, err := NormalizeResource(raw)
+		if err != nil {
+			return
+		}
+		again, err := NormalizeResource(r)
+		if err != nil || again != r {
+			t.Fatalf("NormalizeResource(%q) = %q, but again %q, %v", raw, r, again, err)
+		}
+		if strings.HasSuffix(r, "/") || strings.HasSuffix(strings.ToLower(r), "/.default") || len(r) > maxResourceLen {
+			t.Fatalf("NormalizeResource(%q) = %q", raw, r)
+		}
+	})
+}

@@ -46,8 +46,11 @@ func checkTokens(t *testing.T, e *env, lines []childLine, stderr string, code in
 		if want := strings.TrimSuffix(l.Scope, "/.default"); c.Audience != want || c.TenantID != tenant || c.UPN != entrasim.UserUPN {
 			t.Errorf("%s: token for %s in %s as %q, want %s in %s as the user", l.Scope, c.Audience, c.TenantID, c.UPN, want, tenant)
 		}
-		if l.ExpiresOn != c.ExpiresAt.Unix() {
-			t.Errorf("%s: SDK's ExpiresOn %d, token's exp %d", l.Scope, l.ExpiresOn, c.ExpiresAt.Unix())
+		// azidentity keeps expires_on as it is. MSAL Node turns it into expires_in and
+		// back, against clocks read at different seconds, so its expiry may come out
+		// earlier, never later.
+		if exp := c.ExpiresAt.Unix(); l.ExpiresOn != exp && (l.Cred == "mi-go" || l.Cred == "dac-go" || l.ExpiresOn > exp || l.ExpiresOn < exp-120) {
+			t.Errorf("%s %s: SDK's ExpiresOn %d, token's exp %d", l.Cred, l.Scope, l.ExpiresOn, exp)
 		}
 		if !l.Same {
 			t.Errorf("%s: the second GetToken got another token", l.Scope)

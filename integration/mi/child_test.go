@@ -121,7 +121,7 @@ func childAzidentity() int {
 	failed := false
 	apis := strings.Split(os.Getenv("MI_CHILD_APIS"), ",")
 	for i, scope := range strings.Split(os.Getenv("MI_CHILD_SCOPES"), ",") {
-		line := childLine{Cred: kind, Scope: scope}
+		line := childLine{Cred: kind + "-go", Scope: scope}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		first, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
 		if err == nil {

@@ -34,7 +34,7 @@ func TestExecEnvironment(t *testing.T) {
 	}
 	var seen []map[string]string
 	for range 2 {
-		res := e.run(t, extra, "mi", "exec", "--", self(t))
+		res := e.run(t, extra, "mi", "exec", "-v", "--", self(t))
 		if res.Code != 0 {
 			t.Fatalf("exit %d\nstderr: %s", res.Code, res.Stderr)
 		}
