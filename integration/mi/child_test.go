@@ -31,7 +31,7 @@ import (
 //     when it got one.
 //   - env: prints the managed-identity and secret variables it was given, as JSON.
 //   - exit: exits with MI_CHILD_CODE.
-//   - wait: prints "ready", then waits for SIGINT or SIGTERM; prints which came and
+//   - wait: prints "ready" and the endpoint, then waits for SIGINT or SIGTERM; prints which came and
 //     exits 40 + its number. With MI_CHILD_DIE=1 it does not catch them, so the signal
 //     ends it.
 func runChild(mode string) int {
@@ -75,13 +75,13 @@ func runChild(mode string) int {
 		return n
 	case "wait":
 		if os.Getenv("MI_CHILD_DIE") == "1" {
-			fmt.Println("ready")
+			fmt.Println("ready", os.Getenv("IDENTITY_ENDPOINT"))
 			time.Sleep(time.Minute)
 			return 0
 		}
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-		fmt.Println("ready")
+		fmt.Println("ready", os.Getenv("IDENTITY_ENDPOINT"))
 		select {
 		case s := <-sigs:
 			n := int(s.(syscall.Signal))

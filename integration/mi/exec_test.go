@@ -124,7 +124,10 @@ func TestExecForwardsSignals(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := bufio.NewReader(stdout)
-			if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
+			line, err := r.ReadString('\n')
+			endpoint, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+			u, perr := url.Parse(endpoint)
+			if err != nil || !ok || perr != nil || u.Host == "" {
 				t.Fatalf("child said %q, %v; stderr %s", line, err, stderr.String())
 			}
 			// Only the helper is signalled, as by kill(1) or a CI runner stopping a step.
@@ -141,6 +144,10 @@ func TestExecForwardsSignals(t *testing.T) {
 			}
 			if code != c.want || strings.TrimSpace(rest) != c.out {
 				t.Errorf("exit %d, child said %q; want exit %d and %q\nstderr: %s", code, rest, c.want, c.out, stderr.String())
+			}
+			if conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second); err == nil {
+				conn.Close()
+				t.Errorf("the endpoint %s still accepts connections after mi exec returned", u.Host)
 			}
 		})
 	}
