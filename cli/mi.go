@@ -70,6 +70,10 @@ func (a *App) miEndpoint(f MiFlags) (managedidentity.Endpoint, *profileSettings,
 	if _, _, err := a.tokenRequest(s.Name, "", []string{"https://management.azure.com/.default"}, TokenFlags{MinValidity: f.MinValidity, Timeout: f.Timeout}); err != nil {
 		return managedidentity.Endpoint{}, s, err
 	}
+	// A child whose every token request would fail is not started: say so now.
+	if !s.saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
+		return managedidentity.Endpoint{}, s, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("profile %s has no refresh token", s.Name)}
+	}
 	var allow []string
 	for _, r := range f.AllowResource {
 		for _, part := range strings.Fields(strings.ReplaceAll(r, ",", " ")) {

@@ -297,3 +297,33 @@ require("http").get(u, {headers: {"X-IDENTITY-HEADER": process.env.IDENTITY_HEAD
 		}
 	}
 }
+
+// TestServeFailures: the helper's own failures reach the caller with a status the SDKs
+// act on and the helper's message and remedy; mi serve and mi exec refuse a bad start.
+func TestServeFailures(t *testing.T) {
+	e := newEnv(t)
+	s := e.serve(t, "--timeout", "20s")
+	e.Sim.FailNext(100, http.StatusServiceUnavailable)
+	resp, body := s.raw(t, s.request("api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net"))
+	if resp.StatusCode != 503 || !strings.Contains(body, `"statusCode":503`) || !strings.Contains(body, "hint: try again later") || strings.Contains(body, "access_token") {
+		t.Errorf("Entra failing: %d %s", resp.StatusCode, body)
+	}
+	e.Sim.FailNext(0, 0)
+
+	for _, args := range [][]string{
+		{"mi", "serve", "--listen", "0.0.0.0:0"},
+		{"mi", "serve", "--listen", "localhost:0"},
+		{"mi", "exec", "--tenant", "a/b", "--", self(t)},
+		{"mi", "exec", "--tenant-alias", "x=a/b", "--", self(t)},
+		{"mi", "exec", "--allow-resource", "not a resource", "--", self(t)},
+	} {
+		res := e.run(t, map[string]string{childVar: "env"}, args...)
+		if res.Code != 2 || res.Stdout != "" {
+			t.Errorf("%q: exit %d, stdout %q, want exit 2 and no child\nstderr: %s", args, res.Code, res.Stdout, res.Stderr)
+		}
+	}
+	res := e.run(t, map[string]string{childVar: "env", "PCTOKEN_PROFILE": "never-consented"}, "mi", "exec", "--", self(t))
+	if res.Code != 3 || res.Stdout != "" || !strings.Contains(res.Stderr, "consent") {
+		t.Errorf("never consented: exit %d, stdout %q, stderr %q; want exit 3 before the child runs", res.Code, res.Stdout, res.Stderr)
+	}
+}
