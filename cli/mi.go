@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -239,7 +240,38 @@ func childEnv(environ []string, endpoint, secret string) []string {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "IDENTITY_ENDPOINT="+endpoint, "IDENTITY_HEADER="+secret)
+	return append(noProxyLoopback(out), "IDENTITY_ENDPOINT="+endpoint, "IDENTITY_HEADER="+secret)
+}
+
+// noProxyLoopback adds 127.0.0.1 to NO_PROXY and no_proxy: clients that honour
+// HTTP_PROXY for loopback addresses (Python's requests, Azure's JavaScript pipeline)
+// would otherwise send their token requests to the proxy, which cannot reach the
+// endpoint (and whose headers the endpoint refuses).
+func noProxyLoopback(env []string) []string {
+	names := []string{"NO_PROXY", "no_proxy"}
+	if runtime.GOOS == "windows" {
+		names = names[:1] // one variable, whatever its case
+	}
+	for _, name := range names {
+		found := false
+		for i, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			if envKey(k) != envKey(name) {
+				continue
+			}
+			found = true
+			if !slices.Contains(strings.Split(strings.ReplaceAll(v, " ", ""), ","), "127.0.0.1") {
+				if v != "" {
+					v += ","
+				}
+				env[i] = k + "=" + v + "127.0.0.1"
+			}
+		}
+		if !found {
+			env = append(env, name+"=127.0.0.1")
+		}
+	}
+	return env
 }
 
 // envKey: variable names are case-insensitive on Windows.

@@ -52,11 +52,17 @@ func TestMiArgvToInput(t *testing.T) {
 func TestChildEnv(t *testing.T) {
 	in := []string{"PATH=/bin", "MSI_ENDPOINT=x", "MSI_SECRET=y", "IMDS_ENDPOINT=z", "IDENTITY_SERVER_THUMBPRINT=t",
 		"IDENTITY_ENDPOINT=old", "IDENTITY_HEADER=old", "PCTOKEN_CLIENT_SECRET=s", "PCTOKEN_FILE_PASSPHRASE=p",
-		"PCTOKEN_REFRESH_TOKEN=r", "PCTOKEN_PROFILE=contoso", "AZURE_CLIENT_ID=keep"}
+		"PCTOKEN_REFRESH_TOKEN=r", "PCTOKEN_PROFILE=contoso", "AZURE_CLIENT_ID=keep", "NO_PROXY=.corp.example"}
 	got := childEnv(in, "http://127.0.0.1:1/e", "secret")
-	want := []string{"PATH=/bin", "PCTOKEN_PROFILE=contoso", "AZURE_CLIENT_ID=keep", "IDENTITY_ENDPOINT=http://127.0.0.1:1/e", "IDENTITY_HEADER=secret"}
-	if !slices.Equal(got, want) {
+	want := []string{"PATH=/bin", "PCTOKEN_PROFILE=contoso", "AZURE_CLIENT_ID=keep", "NO_PROXY=.corp.example,127.0.0.1", "no_proxy=127.0.0.1",
+		"IDENTITY_ENDPOINT=http://127.0.0.1:1/e", "IDENTITY_HEADER=secret"}
+	if runtime.GOOS != "windows" && !slices.Equal(got, want) {
 		t.Errorf("childEnv = %q, want %q", got, want)
+	}
+	// Already there: left as it was.
+	got = childEnv([]string{"no_proxy=localhost, 127.0.0.1", "NO_PROXY=127.0.0.1"}, "http://127.0.0.1:1/e", "secret")
+	if runtime.GOOS != "windows" && !slices.Equal(got[:2], []string{"no_proxy=localhost, 127.0.0.1", "NO_PROXY=127.0.0.1"}) {
+		t.Errorf("childEnv changed a NO_PROXY that names 127.0.0.1: %q", got)
 	}
 }
 
