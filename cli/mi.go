@@ -318,8 +318,9 @@ func (m *MiServeCmd) Run(ctx context.Context, a *App) error {
 
 type envVar struct{ name, value string }
 
-// renderEnv writes vars for the shell named by syntax, and unsets the variables of the
-// other managed-identity sources.
+// renderEnv writes vars for the shell named by syntax, unsets the variables of the
+// other managed-identity sources, and adds 127.0.0.1 to NO_PROXY (see noProxyLoopback).
+// json holds vars only.
 func renderEnv(syntax string, vars []envVar, unset []string) string {
 	var b strings.Builder
 	switch syntax {
@@ -338,6 +339,7 @@ func renderEnv(syntax string, vars []envVar, unset []string) string {
 		for _, k := range sortedCopy(unset) {
 			fmt.Fprintf(&b, "Remove-Item Env:%s -ErrorAction SilentlyContinue\n", k)
 		}
+		b.WriteString("$env:NO_PROXY = ((@($env:NO_PROXY, '127.0.0.1') | Where-Object { $_ }) -join ',')\n")
 	case "cmd":
 		for _, v := range vars {
 			// The endpoint and secret hold only URL characters and hex digits; quoting the
@@ -347,11 +349,13 @@ func renderEnv(syntax string, vars []envVar, unset []string) string {
 		for _, k := range sortedCopy(unset) {
 			fmt.Fprintf(&b, "set %s=\n", k)
 		}
+		b.WriteString("if defined NO_PROXY (set \"NO_PROXY=%NO_PROXY%,127.0.0.1\") else (set \"NO_PROXY=127.0.0.1\")\n")
 	default:
 		for _, v := range vars {
 			fmt.Fprintf(&b, "export %s='%s'\n", v.name, strings.ReplaceAll(v.value, "'", `'\''`))
 		}
 		fmt.Fprintf(&b, "unset %s\n", strings.Join(sortedCopy(unset), " "))
+		b.WriteString(`export NO_PROXY="${NO_PROXY:+$NO_PROXY,}127.0.0.1" no_proxy="${no_proxy:+$no_proxy,}127.0.0.1"` + "\n")
 	}
 	return b.String()
 }

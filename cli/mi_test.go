@@ -84,14 +84,14 @@ func TestRenderEnv(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		return
 	}
-	script := renderEnv("sh", vars, unset) + `printf '%s\n%s\n%s' "$IDENTITY_ENDPOINT" "$IDENTITY_HEADER" "${MSI_ENDPOINT-unset}"`
+	script := renderEnv("sh", vars, unset) + `printf '%s\n%s\n%s\n%s\n%s' "$IDENTITY_ENDPOINT" "$IDENTITY_HEADER" "${MSI_ENDPOINT-unset}" "$NO_PROXY" "$no_proxy"`
 	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Env = []string{"MSI_ENDPOINT=old", "HOME=/nowhere"}
+	cmd.Env = []string{"MSI_ENDPOINT=old", "HOME=/nowhere", "NO_PROXY=.corp.example"}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := vars[0].value + "\n" + vars[1].value + "\nunset"; string(out) != want {
+	if want := vars[0].value + "\n" + vars[1].value + "\nunset\n.corp.example,127.0.0.1\n127.0.0.1"; string(out) != want {
 		t.Errorf("sh read back %q, want %q", out, want)
 	}
 }
