@@ -121,7 +121,13 @@ func (a *App) miEndpoint(f MiFlags) (managedidentity.Endpoint, *profileSettings,
 			}
 			return managedidentity.Token{AccessToken: t.AccessToken, ExpiresOn: t.ExpiresOn}, nil
 		}),
-		Remedy: func(err error) string { return remedyFor(err, s.Name) },
+		Remedy: func(err error) string {
+			var fe *failure.Error
+			if errors.As(err, &fe) && fe.Remedy != "" {
+				return fe.Remedy // the failing layer knew better
+			}
+			return remedyFor(err, s.Name)
+		},
 	}, s, nil
 }
 
