@@ -23,6 +23,7 @@ type Root struct {
 	Logout         LogoutCmd         `cmd:"" help:"Forget a profile: refresh token, stored secret, cached tokens, settings."`
 	Tenants        TenantsCmd        `cmd:"" help:"List the customer tenants this partner user can reach (GDAP relationships or Partner Center)."`
 	Check          CheckCmd          `cmd:"" help:"Get a token per tenant and scope and classify what fails, with the fix."`
+	Mi             MiCmd             `cmd:"" help:"A local managed-identity endpoint for Azure SDKs and tools (mi exec, mi serve)."`
 }
 
 // Globals are the settings every command shares.
