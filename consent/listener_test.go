@@ -89,10 +89,13 @@ type outcome struct {
 	err  error
 }
 
+// wait runs Wait and then Finish, as the helper does, reporting the response as the
+// outcome.
 func wait(l *consent.Listener, ctx context.Context, state string) <-chan outcome {
 	ch := make(chan outcome, 1)
 	go func() {
 		code, err := l.Wait(ctx, state)
+		l.Finish(consent.Outcome{Err: err})
 		ch <- outcome{code, err}
 	}()
 	return ch
@@ -160,7 +163,7 @@ func TestWaitCodeViaQuery(t *testing.T) {
 	ch := wait(l, t.Context(), "the-state")
 
 	resp := get(t, l.RedirectURI()+"/?code=the-code&state=the-state&session_state=x")
-	if resp.status != http.StatusOK || !strings.Contains(resp.body, "You can close this window") {
+	if resp.status != http.StatusOK || !strings.Contains(resp.body, "You can close this tab") {
 		t.Fatalf("got %d %q", resp.status, resp.body)
 	}
 	if strings.Contains(resp.body, "the-code") {
@@ -289,8 +292,8 @@ func TestWaitAcceptsEmptyPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != consent.DonePath {
+		t.Fatalf("status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if o := result(t, ch); o.err != nil || o.code != "no-path" {
 		t.Fatalf("Wait = %q, %v", o.code, o.err)
@@ -410,6 +413,7 @@ func TestRequestBeforeWaitIsServed(t *testing.T) {
 	if err != nil || code != "early" {
 		t.Fatalf("Wait = %q, %v", code, err)
 	}
+	l.Finish(consent.Outcome{})
 	if r := <-got; r.status != http.StatusOK {
 		t.Fatalf("early request: %d %q", r.status, r.body)
 	}
