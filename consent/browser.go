@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -136,6 +137,22 @@ func browserArgv(entry, rawURL string) []string {
 	return argv
 }
 
+// secretVars are the helper's secrets that a browser it starts must not inherit: a
+// browser runs pages and extensions, and keeps its environment for its lifetime.
+var secretVars = []string{"PCTOKEN_CLIENT_SECRET", "PCTOKEN_REFRESH_TOKEN", "PCTOKEN_FILE_PASSPHRASE"}
+
+// childEnv is env without secretVars (compared without case, as Windows names are).
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(secretVars, func(s string) bool { return strings.EqualFold(s, name) }) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 // start runs argv without a shell and waits at most StartupWait for it to fail.
 func (b Browser) start(c command) error {
 	out := b.Stderr
@@ -143,6 +160,7 @@ func (b Browser) start(c command) error {
 		out = os.Stderr
 	}
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
+	cmd.Env = childEnv(os.Environ())
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// An opener that exits while the browser it started still holds our output
