@@ -7,6 +7,9 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // pageStyle is the pages' only style; the Content-Security-Policy allows it by hash
@@ -14,14 +17,15 @@ import (
 // (#0b6e2e, #a4001d, #4a4a4a) pass WCAG AA for large text and the border they colour
 // is decoration, never the only sign of the outcome: the heading says it in words.
 const pageStyle = `html{background:#fff;color:#1a1a1a}` +
-	`body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",sans-serif;font-size:1.05rem;line-height:1.5;max-width:38em;margin:3em auto;padding:0 1em}` +
+	`body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",sans-serif;font-size:1.05rem;line-height:1.5;max-width:38em;margin:2em auto;padding:0 1em}` +
 	`main{border-left:.4em solid #4a4a4a;padding:.2em 0 .2em 1.2em}` +
 	`main.ok{border-color:#0b6e2e}main.failed{border-color:#a4001d}` +
 	`.product{margin:0;color:#4a4a4a;font-size:.9rem;letter-spacing:.04em;text-transform:uppercase}` +
 	`h1{font-size:1.7rem;line-height:1.25;margin:.2em 0 .6em}` +
 	`main.ok h1{color:#0b6e2e}main.failed h1{color:#a4001d}` +
 	`h2{font-size:1.05rem;margin:1.4em 0 .3em}` +
-	`pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f2f2f2;border-radius:.3em;padding:.7em 1em;margin:.3em 0;font-size:.95rem}` +
+	`pre,.detail{white-space:pre-wrap;overflow-wrap:anywhere;background:#f2f2f2;border-radius:.3em;padding:.6em 1em;margin:.3em 0}` +
+	`pre{font-size:.95rem}` +
 	`.close{color:#4a4a4a;margin-top:1.6em}`
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
@@ -39,7 +43,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
 {{with .Detail}}<h2>What happened</h2>
-<pre>{{.}}</pre>
+<p class="detail">{{.}}</p>
 {{end}}{{with .Remedy}}<h2>What to do</h2>
 <p>Run this in the terminal:</p>
 <pre><code>{{.}}</code></pre>
@@ -73,7 +77,7 @@ const closeTab = "You can close this tab and return to the terminal."
 
 var (
 	pageSignedIn = page{Tone: "ok", Title: "Signed in",
-		Message: "pctoken-helper has your sign-in and keeps it in its secure store; the terminal shows a summary.",
+		Message: "pctoken-helper is saving this sign-in, so that scripts and tools can get tokens without asking you again; the terminal shows a summary.",
 		Close:   closeTab}
 	pageFailed = page{Tone: "failed", Title: "Sign-in failed",
 		Message: "The sign-in did not complete, so nothing was saved.",
@@ -105,7 +109,12 @@ func outcomePage(o Outcome) page {
 		}
 		return p
 	}
-	p := pageFailed.with(o.Err.Error())
+	// The heading already says the sign-in failed.
+	msg := strings.TrimPrefix(o.Err.Error(), "sign-in failed: ")
+	if r, size := utf8.DecodeRuneInString(msg); r != utf8.RuneError {
+		msg = string(unicode.ToUpper(r)) + msg[size:]
+	}
+	p := pageFailed.with(msg)
 	p.Remedy = printable(o.Remedy)
 	return p
 }
