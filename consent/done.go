@@ -62,7 +62,8 @@ func (f *flow) redirected() bool {
 }
 
 // take records res as the response, unless one was taken before; it reports
-// whether res is the one.
+// whether res is the one. The browser that sent it is sent on to DonePath (seeDone),
+// recorded here already, before Wait can return and Finish can ask.
 func (f *flow) take(res result) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -70,6 +71,7 @@ func (f *flow) take(res result) bool {
 		return false
 	}
 	f.taken = &res
+	f.sent303 = true
 	return true
 }
 
