@@ -111,7 +111,7 @@ echo $$ > %[2]s/pid
 HOME=%[3]s exec %[4]s --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
   --disable-default-apps --disable-extensions --no-default-browser-check \
-  --window-size=760,560 --remote-debugging-port=0 --user-data-dir=%[5]s \
+  --window-size=720,480 --remote-debugging-port=0 --user-data-dir=%[5]s \
   %[6]s >%[2]s/chromium.log 2>&1 </dev/null
 `, rewrite, shellQuote(dir), shellQuote(home), shellQuote(bin), shellQuote(c.profile), start)
 	path := filepath.Join(dir, "browser.sh")
@@ -280,7 +280,7 @@ func (c *chromium) waitTitle(tab context.Context, titles ...string) shown {
 func (c *chromium) screenshot(tab context.Context, dir, name string) string {
 	c.t.Helper()
 	var png []byte
-	if err := c.run(tab, chromedp.CaptureScreenshot(&png)); err != nil {
+	if err := c.run(tab, chromedp.FullScreenshot(&png, 100)); err != nil {
 		c.t.Fatalf("screenshot: %v", err)
 	}
 	path := filepath.Join(dir, name)

@@ -128,10 +128,10 @@ func storedRefreshToken(t *testing.T, e *harness.Env, profile string) string {
 	return v
 }
 
-// screenshotDir is where the pages' screenshots go: PCTOKEN_SCREENSHOT_DIR when set
+// screenshotDir is where the pages' screenshots go: BROWSER_TEST_SCREENSHOTS when set
 // (to refresh docs/img, see docs/consent.md), else the test's temporary folder.
 func screenshotDir(t *testing.T) string {
-	if d := os.Getenv("PCTOKEN_SCREENSHOT_DIR"); d != "" {
+	if d := os.Getenv("BROWSER_TEST_SCREENSHOTS"); d != "" {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
