@@ -110,7 +110,7 @@ echo $$ > %[2]s/pid
 # helper's stderr.
 HOME=%[3]s exec %[4]s --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
-  --disable-default-apps --disable-extensions --no-default-browser-check \
+  --disable-default-apps --disable-extensions --no-default-browser-check --disable-breakpad \
   --window-size=720,480 --remote-debugging-port=0 --user-data-dir=%[5]s \
   %[6]s >%[2]s/chromium.log 2>&1 </dev/null
 `, rewrite, shellQuote(dir), shellQuote(home), shellQuote(bin), shellQuote(c.profile), start)
@@ -297,17 +297,76 @@ func (c *chromium) screenshot(tab context.Context, dir, name string) string {
 // browser it did not start).
 func (c *chromium) closeBrowser() {
 	c.t.Helper()
+	if !c.stop(20 * time.Second) {
+		c.t.Errorf("chromium (pid %d) or one of its processes still runs 20s after SIGTERM", c.pid())
+	}
+}
+
+// stop ends the connection, then the browser (SIGTERM) and every process it started
+// (its renderers, its network service, which writes the profile), waiting for all of
+// them; it reports whether they ended within grace.
+func (c *chromium) stop(grace time.Duration) bool {
 	for _, cancel := range c.cancels {
 		cancel()
 	}
 	c.cancels = nil
 	pid := c.pid()
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-		c.t.Fatalf("close chromium (pid %d): %v", pid, err)
+	if !alive(pid) {
+		return true
 	}
-	if !c.waitGone(20 * time.Second) {
-		c.t.Errorf("chromium (pid %d) still runs 20s after SIGTERM", pid)
+	procs := append(descendants(pid), pid)
+	syscall.Kill(pid, syscall.SIGTERM)
+	return waitAllGone(procs, grace)
+}
+
+// descendants are the processes below pid, found through /proc.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		var state string
+		var ppid int
+		if _, err := fmt.Sscan(string(b[i+1:]), &state, &ppid); err == nil {
+			parent[p] = ppid
+		}
 	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for child, pp := range parent {
+			if pp == p {
+				out = append(out, child)
+				walk(child)
+			}
+		}
+	}
+	walk(pid)
+	return out
+}
+
+func waitAllGone(pids []int, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for _, pid := range pids {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return true
 }
 
 // log is Chromium's output, without its complaints about the missing D-Bus.
@@ -346,32 +405,20 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
 
-func (c *chromium) waitGone(within time.Duration) bool {
-	pid := c.pid()
-	deadline := time.Now().Add(within)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
-}
-
-// close ends the connection and the browser: by the protocol, else by its pid.
+// close ends the browser and its processes: SIGTERM, then SIGKILL to whichever of
+// them (all started for this test, by pid) is left.
 func (c *chromium) close() {
-	for _, cancel := range c.cancels {
-		cancel()
-	}
 	pid := c.pid()
-	if !alive(pid) {
+	procs := append(descendants(pid), pid)
+	if c.stop(10 * time.Second) {
 		return
 	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	if !c.waitGone(10 * time.Second) {
-		syscall.Kill(pid, syscall.SIGKILL)
-		c.waitGone(5 * time.Second)
+	for _, p := range procs {
+		if alive(p) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
 	}
+	waitAllGone(procs, 5*time.Second)
 }
 
 // profileFiles lists every file in the browser's profile (history, cache, cookies).

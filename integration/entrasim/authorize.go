@@ -224,6 +224,7 @@ func (s *Sim) respondToClient(w http.ResponseWriter, redirect, mode string, para
 			Fields []formField
 		}{redirect, fields})
 	case "fragment":
+		w.Header().Set("Cache-Control", "no-store, no-cache") // as Entra sends it: the URL carries the code
 		w.Header().Set("Location", redirect+"#"+params.Encode())
 		w.WriteHeader(http.StatusFound)
 	default:
@@ -231,6 +232,7 @@ func (s *Sim) respondToClient(w http.ResponseWriter, redirect, mode string, para
 		if strings.Contains(redirect, "?") {
 			sep = "&"
 		}
+		w.Header().Set("Cache-Control", "no-store, no-cache")
 		w.Header().Set("Location", redirect+sep+params.Encode())
 		w.WriteHeader(http.StatusFound)
 	}
