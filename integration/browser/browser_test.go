@@ -109,6 +109,25 @@ func checkAccessible(t *testing.T, s shown) {
 	if strings.Contains(strings.ToLower(s.HTML), "<script") {
 		t.Error("the page has a script")
 	}
+	// The page's style applied (the policy allows it by hash) and every text meets
+	// WCAG AA contrast (4.5:1).
+	styled := false
+	for _, c := range s.Colours {
+		ratio, err := contrast(c[1], c[2])
+		if err != nil {
+			t.Errorf("%s: %v", c[0], err)
+			continue
+		}
+		if ratio < 4.5 {
+			t.Errorf("%s: %s on %s has contrast %.1f:1, below 4.5:1", c[0], c[1], c[2], ratio)
+		}
+		if c[0] == "H1" && c[1] != "rgb(0, 0, 0)" {
+			styled = true
+		}
+	}
+	if !styled {
+		t.Errorf("the page's style did not apply (blocked by its policy?): %v", s.Colours)
+	}
 }
 
 // checkNothingLeft checks that neither the address bar, the tab's history nor the

@@ -229,6 +229,9 @@ func (c *chromium) run(tab context.Context, actions ...chromedp.Action) error {
 type shown struct {
 	URL, Title, Lang, H1, Text, HTML string
 	History                          []string // the tab's back/forward list, oldest first
+	// Colours is, per text element, its computed colour and the background behind
+	// it, as CSS rgb() strings: a style blocked by the page's own policy would show.
+	Colours [][3]string
 }
 
 func (c *chromium) look(tab context.Context) shown {
@@ -244,6 +247,11 @@ func (c *chromium) look(tab context.Context) shown {
 		chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &s.Text),
 		chromedp.Evaluate(`document.documentElement.outerHTML`, &s.HTML),
 		chromedp.NavigationEntries(&idx, &entries),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll("h1,h2,p,pre")).map(el => {
+			let bg = el, c = "rgba(0, 0, 0, 0)";
+			while (bg && (c = getComputedStyle(bg).backgroundColor) === "rgba(0, 0, 0, 0)") bg = bg.parentElement;
+			return [el.tagName + (el.className ? "." + el.className : ""), getComputedStyle(el).color, bg ? c : "rgb(255, 255, 255)"];
+		})`, &s.Colours),
 	)
 	if err != nil {
 		c.t.Fatalf("read the tab: %v", err)

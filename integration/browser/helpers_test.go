@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -158,3 +159,34 @@ func containsAny(s string, secrets map[string]string) []string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// contrast is the WCAG 2 contrast ratio of two CSS "rgb(r, g, b)" colours.
+func contrast(fg, bg string) (float64, error) {
+	l1, err := luminance(fg)
+	if err != nil {
+		return 0, err
+	}
+	l2, err := luminance(bg)
+	if err != nil {
+		return 0, err
+	}
+	if l1 < l2 {
+		l1, l2 = l2, l1
+	}
+	return (l1 + 0.05) / (l2 + 0.05), nil
+}
+
+func luminance(css string) (float64, error) {
+	var r, g, b float64
+	if _, err := fmt.Sscanf(css, "rgb(%g, %g, %g)", &r, &g, &b); err != nil {
+		return 0, fmt.Errorf("colour %q: %w", css, err)
+	}
+	lin := func(c float64) float64 {
+		c /= 255
+		if c <= 0.04045 {
+			return c / 12.92
+		}
+		return math.Pow((c+0.055)/1.055, 2.4)
+	}
+	return 0.2126*lin(r) + 0.7152*lin(g) + 0.0722*lin(b), nil
+}
