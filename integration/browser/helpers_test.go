@@ -20,13 +20,14 @@ import (
 	"github.com/pctoken/pctoken-helper/securestore"
 )
 
-// Loopback ports: each test takes a block below the kernel's ephemeral range, offset
-// by the process id so that test processes side by side rarely share one; the
-// default 8400-8999 and consentflow's blocks (from 20000) are left to others.
+// Loopback ports: each test takes a block in 10000-16399, below the kernel's
+// ephemeral range (32768 and up), offset by the process id so that test processes
+// side by side rarely share one; the default 8400-8999, entra's 18400-18499 and
+// consentflow's and consent's blocks (20000 and up) are left to others.
 const (
-	portBase   = 40000 - 8*1000
+	portBase   = 10000
 	blockSize  = 8
-	blockCount = 900
+	blockCount = 800
 )
 
 var nextBlock atomic.Int64
