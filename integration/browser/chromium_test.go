@@ -106,8 +106,8 @@ url=$1
 env > %[2]s/browser.env
 printf '%%s\n' "$url" > %[2]s/url.tmp && mv %[2]s/url.tmp %[2]s/url
 echo $$ > %[2]s/pid
-# A fresh profile and home; no network but the loopback; output to a log, not to the
-# helper's stderr.
+# A fresh profile and home; every background service off, as it would wait for the
+# internet on this closed network; output to a log, not to the helper's stderr.
 HOME=%[3]s exec %[4]s --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
   --disable-default-apps --disable-extensions --no-default-browser-check --disable-breakpad \
