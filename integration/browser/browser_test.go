@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -347,5 +348,40 @@ func TestBrowserClosedBeforeSignIn(t *testing.T) {
 	}
 	if !portFree(first) {
 		t.Fatal("the listener's port is still taken after the helper exited")
+	}
+}
+
+// With scripts off, the sign-in still completes and its page reads the same: the
+// query redirect needs no script, and Entra's form_post page shows a Submit button
+// (its noscript part) that the person presses; the helper's pages have no script.
+func TestScriptsOff(t *testing.T) {
+	chromiumPath(t) // skip (or fail in CI) before building anything
+	for _, mode := range []string{"query", "form_post"} {
+		t.Run(mode, func(t *testing.T) {
+			e := harness.New(t)
+			c := newChromium(t, e, modeHold, mode)
+			ports, _ := portRange(t)
+			h := startHelper(t, e, "", "consent", "--port-range", ports, "--timeout", "60s")
+			authURL := c.URL()
+			tab := c.firstTab()
+			if err := c.run(tab, emulation.SetScriptExecutionDisabled(true), chromedp.Navigate(authURL)); err != nil {
+				t.Fatal(err)
+			}
+			if mode == "form_post" {
+				// The script did not post the form: the person presses Submit.
+				if err := c.run(tab, chromedp.Click(`input[type=submit]`, chromedp.ByQuery)); err != nil {
+					t.Fatalf("press Submit on the form_post page: %v", err)
+				}
+			}
+			s := c.waitTitle(tab, titleSignedIn)
+			checkAccessible(t, s)
+			if !strings.Contains(s.Text, "You are signed in as "+entrasim.UserUPN) {
+				t.Errorf("success page with scripts off:\n%s", s.Text)
+			}
+			wantExit(t, h.wait(t), 0)
+			if rec, _ := e.Sim.LastAuthorize(); rec.ResponseMode != mode {
+				t.Fatalf("response mode %q, want %q", rec.ResponseMode, mode)
+			}
+		})
 	}
 }
