@@ -151,19 +151,23 @@ func checkNothingLeft(t *testing.T, s shown, secrets map[string]string) {
 }
 
 // The identity provider sends an error to the redirect URI: the person declined
-// consent (access_denied, AADSTS65004), or the app is unknown (AADSTS700016). The
+// consent (access_denied, AADSTS65004), or the app is unknown (AADSTS700016); or the
+// code comes back but its redemption fails (a wrong client secret, AADSTS7000215). The
 // result page says what happened and what to run, as the terminal does, and nothing
 // is saved.
 func TestSignInError(t *testing.T) {
 	chromiumPath(t) // skip (or fail in CI) before building anything
+	const wrongSecret = "wrong-secret-typed-at-consent"
 	for _, tc := range []struct {
-		name, mode, client string
-		exit               int
-		aadsts, remedy     string
+		name, mode, client, secret string
+		exit                       int
+		aadsts, remedy             string
 	}{
-		{"declined/query", "query", entrasim.PublicClientID, 3, "AADSTS65004", "pctoken-helper consent --profile default"},
-		{"declined/form_post", "form_post", entrasim.PublicClientID, 3, "AADSTS65004", "pctoken-helper consent --profile default"},
-		{"unknown app/query", "query", "0f1e2d3c-0000-4000-8000-0000000bad01", 5, "AADSTS700016", "check --client-id"},
+		{"declined/query", "query", entrasim.PublicClientID, "", 3, "AADSTS65004", "pctoken-helper consent --profile default"},
+		{"declined/form_post", "form_post", entrasim.PublicClientID, "", 3, "AADSTS65004", "pctoken-helper consent --profile default"},
+		{"unknown app/query", "query", "0f1e2d3c-0000-4000-8000-0000000bad01", "", 5, "AADSTS700016", "check --client-id"},
+		{"wrong secret/form_post", "form_post", entrasim.ConfidentialClientID, wrongSecret, 5, "AADSTS7000215",
+			"set PCTOKEN_CLIENT_SECRET to a valid secret, or store one: pctoken-helper consent --profile default --client-secret-stdin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := harness.New(t)
@@ -171,7 +175,12 @@ func TestSignInError(t *testing.T) {
 			e.Vars["PCTOKEN_CLIENT_ID"] = tc.client
 			c := newChromium(t, e, modeOpen, tc.mode)
 			ports, _ := portRange(t)
-			res := startHelper(t, e, "", "consent", "--port-range", ports, "--timeout", "60s").wait(t)
+			args := []string{"consent", "--port-range", ports, "--timeout", "60s"}
+			stdin := ""
+			if tc.secret != "" {
+				stdin, args = tc.secret+"\n", append(args, "--client-secret-stdin")
+			}
+			res := startHelper(t, e, stdin, args...).wait(t)
 			wantExit(t, res, tc.exit)
 			if !strings.Contains(res.Stderr, tc.aadsts) || !strings.Contains(res.Stderr, "hint: "+tc.remedy) {
 				t.Fatalf("stderr:\n%s", res.Stderr)
@@ -183,7 +192,7 @@ func TestSignInError(t *testing.T) {
 			tab := c.firstTab()
 			s := c.waitTitle(tab, titleFailed)
 			checkAccessible(t, s)
-			checkNothingLeft(t, s, nil)
+			checkNothingLeft(t, s, map[string]string{"client secret": tc.secret})
 			if !strings.HasSuffix(s.URL, "/done") {
 				t.Errorf("the address bar shows %s", s.URL)
 			}
