@@ -115,7 +115,9 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 		var ae *consent.AuthError
 		switch {
 		case errors.As(err, &ae):
-			return entra.Token{}, entra.AuthorizeError(ae.Code, ae.Description, err)
+			err = entra.AuthorizeError(ae.Code, ae.Description, err)
+			l.Finish(consent.Outcome{Err: err, Remedy: a.remedy(err)})
+			return entra.Token{}, err
 		case errors.Is(err, context.DeadlineExceeded):
 			return entra.Token{}, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("consent was not completed within %s (--timeout)", c.Timeout), Err: err}
 		}
@@ -123,7 +125,10 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 	}
 	// The authorize step consented to every scope; the token (and so the redemption,
 	// lest MSAL call the other resources declined) is for the first resource only.
-	return app.RedeemCode(ctx, code, l.RedirectURI(), settings.FirstResource(scopeList), verifier)
+	t, err := app.RedeemCode(ctx, code, l.RedirectURI(), settings.FirstResource(scopeList), verifier)
+	// The browser waits on the result page for this outcome.
+	l.Finish(consent.Outcome{Err: err, Account: t.Account.Username, Remedy: a.remedy(err)})
+	return t, err
 }
 
 // appSettings resolves the profile for consent or import: both need the app's id,

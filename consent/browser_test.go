@@ -87,6 +87,32 @@ func TestOpenWithBrowserVariable(t *testing.T) {
 	}
 }
 
+// The browser gets the helper's environment without its secrets.
+func TestOpenKeepsSecretsFromTheBrowser(t *testing.T) {
+	for k, v := range map[string]string{"PCTOKEN_CLIENT_SECRET": "s3cret-value", "PCTOKEN_REFRESH_TOKEN": "rt-value",
+		"PCTOKEN_FILE_PASSPHRASE": "pass-value", "PCTOKEN_PROFILE": "kept-value"} {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	script := recorder(t, dir, "browser", "env > '"+filepath.Join(dir, "env")+"'")
+	if err := (consent.Browser{Getenv: env(script), Stderr: &syncBuffer{}, GOOS: "linux"}).Open(authURL); err != nil {
+		t.Fatal(err)
+	}
+	argvOf(t, dir) // the script has finished writing
+	b, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"PCTOKEN_CLIENT_SECRET", "s3cret-value", "rt-value", "pass-value"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("the browser's environment has %s", secret)
+		}
+	}
+	if !strings.Contains(string(b), "PCTOKEN_PROFILE=kept-value") {
+		t.Error("the browser's environment lost a setting that is not secret")
+	}
+}
+
 func TestOpenBrowserVariableWithArguments(t *testing.T) {
 	dir := t.TempDir()
 	script := recorder(t, dir, "browser", "")

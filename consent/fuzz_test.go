@@ -23,7 +23,7 @@ func FuzzRedirect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, query, body string) {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
 			results := make(chan result, 1)
-			h := &redirectHandler{port: 8400, state: "S", results: results}
+			h := &redirectHandler{port: 8400, state: "S", results: results, flow: newFlow()}
 			req := &http.Request{
 				Method: method,
 				URL:    &url.URL{Path: "/", RawQuery: query},
@@ -45,7 +45,7 @@ func FuzzRedirect(f *testing.F) {
 			v, parseErr := url.ParseQuery(params)
 			select {
 			case res := <-results:
-				if rec.Code != http.StatusOK || parseErr != nil || len(v["state"]) != 1 || v.Get("state") != "S" {
+				if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != DonePath || parseErr != nil || len(v["state"]) != 1 || v.Get("state") != "S" {
 					t.Fatalf("%s %q: outcome %+v from a request that is not a valid response", method, params, res)
 				}
 				var authErr *AuthError
@@ -57,8 +57,8 @@ func FuzzRedirect(f *testing.F) {
 					t.Fatalf("%s %q: code %q", method, params, res.code)
 				}
 			default:
-				if rec.Code == http.StatusOK {
-					t.Fatalf("%s %q: 200 without an outcome", method, params)
+				if rec.Code == http.StatusOK || rec.Code == http.StatusSeeOther {
+					t.Fatalf("%s %q: %d without an outcome", method, params, rec.Code)
 				}
 			}
 		}

@@ -89,10 +89,13 @@ type outcome struct {
 	err  error
 }
 
+// wait runs Wait and then Finish, as the helper does, reporting the response as the
+// outcome.
 func wait(l *consent.Listener, ctx context.Context, state string) <-chan outcome {
 	ch := make(chan outcome, 1)
 	go func() {
 		code, err := l.Wait(ctx, state)
+		l.Finish(consent.Outcome{Err: err})
 		ch <- outcome{code, err}
 	}()
 	return ch
@@ -160,7 +163,7 @@ func TestWaitCodeViaQuery(t *testing.T) {
 	ch := wait(l, t.Context(), "the-state")
 
 	resp := get(t, l.RedirectURI()+"/?code=the-code&state=the-state&session_state=x")
-	if resp.status != http.StatusOK || !strings.Contains(resp.body, "You can close this window") {
+	if resp.status != http.StatusOK || !strings.Contains(resp.body, "You can close this tab") {
 		t.Fatalf("got %d %q", resp.status, resp.body)
 	}
 	if strings.Contains(resp.body, "the-code") {
@@ -289,8 +292,8 @@ func TestWaitAcceptsEmptyPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != consent.DonePath {
+		t.Fatalf("status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if o := result(t, ch); o.err != nil || o.code != "no-path" {
 		t.Fatalf("Wait = %q, %v", o.code, o.err)
@@ -410,6 +413,7 @@ func TestRequestBeforeWaitIsServed(t *testing.T) {
 	if err != nil || code != "early" {
 		t.Fatalf("Wait = %q, %v", code, err)
 	}
+	l.Finish(consent.Outcome{})
 	if r := <-got; r.status != http.StatusOK {
 		t.Fatalf("early request: %d %q", r.status, r.body)
 	}
@@ -534,5 +538,79 @@ func TestNoGoroutinesLeftBehind(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// noFollow sees the listener's redirects instead of following them.
+var noFollow = &http.Client{
+	Transport:     &http.Transport{DisableKeepAlives: true},
+	Timeout:       5 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// The response is answered with a 303 to /done, which waits for Finish and shows its
+// outcome, remedy included; a second delivery of the response goes to the same page
+// and is never returned again.
+func TestDoneShowsTheOutcome(t *testing.T) {
+	l := listen(t)
+	codes := make(chan string, 2)
+	go func() {
+		code, err := l.Wait(t.Context(), "s")
+		codes <- code
+		if err == nil {
+			err = errors.New("the client secret is invalid (AADSTS7000215)")
+		}
+		l.Finish(consent.Outcome{Err: err, Remedy: "set PCTOKEN_CLIENT_SECRET <to a valid secret>"})
+	}()
+	if resp := get(t, l.RedirectURI()+consent.DonePath); resp.status != http.StatusNotFound || !strings.Contains(resp.body, "No sign-in yet") {
+		t.Fatalf("/done before the response: %d %q", resp.status, resp.body)
+	}
+	resp, err := noFollow.Get(l.RedirectURI() + "/?code=c1&state=s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != consent.DonePath || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("response answered %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// A second delivery (a reload of the redirect URL) lands on the same page.
+	page := get(t, l.RedirectURI()+"/?code=c2&state=s")
+	if page.status != http.StatusOK {
+		t.Fatalf("result page: %d %q", page.status, page.body)
+	}
+	for _, want := range []string{"<title>Sign-in failed - pctoken-helper</title>", "The client secret is invalid (AADSTS7000215)",
+		"What to do", "set PCTOKEN_CLIENT_SECRET &lt;to a valid secret&gt;", `lang="en"`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("result page lacks %q:\n%s", want, page.body)
+		}
+	}
+	if strings.Contains(page.body, "c1") || strings.Contains(page.body, "c2") || strings.Contains(page.body, "<script") {
+		t.Errorf("result page shows a code or has a script:\n%s", page.body)
+	}
+	if code := <-codes; code != "c1" {
+		t.Fatalf("Wait = %q", code)
+	}
+	select {
+	case code := <-codes:
+		t.Fatalf("a second code was returned: %q", code)
+	default:
+	}
+}
+
+// A browser that never comes for /done does not hold Finish beyond its grace.
+func TestFinishWithoutBrowser(t *testing.T) {
+	l := listen(t)
+	ch := wait(l, t.Context(), "s")
+	resp, err := noFollow.Get(l.RedirectURI() + "/?code=c&state=s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if o := result(t, ch); o.code != "c" {
+		t.Fatalf("Wait = %q, %v", o.code, o.err)
+	}
+	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		c.Close()
+		t.Error("listener still accepts connections after Finish")
 	}
 }

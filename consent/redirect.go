@@ -46,6 +46,7 @@ type redirectHandler struct {
 	port    int
 	state   string
 	results chan result // buffered, capacity 1: the first outcome wins
+	flow    *flow
 }
 
 func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +55,10 @@ func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A foreign Host means a page on another site reached us through DNS
 		// rebinding or a proxy; it gets nothing.
 		writePage(w, http.StatusBadRequest, pageWrongHost)
+		return
+	}
+	if r.URL.Path == DonePath {
+		h.flow.serveDone(w, r)
 		return
 	}
 	if r.URL.Path != "/" && r.URL.Path != "" {
@@ -73,18 +78,12 @@ func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusBadRequest, pageRefused.with(err.Error()))
 		return
 	}
-	select {
-	case h.results <- res:
-	default:
-		writePage(w, http.StatusConflict, pageAlreadyDone)
-		return
+	if h.flow.take(res) {
+		h.results <- res // the first response only, so the buffer always has room
 	}
-	var authErr *AuthError
-	if errors.As(res.err, &authErr) {
-		writePage(w, http.StatusOK, pageFailed.with(authErr.Error()))
-		return
-	}
-	writePage(w, http.StatusOK, pageSignedIn)
+	// The first response and any repeat of it (a reload, a second tab) go to the
+	// result page; a repeat is never redeemed.
+	h.flow.seeDone(w)
 }
 
 // hostAllowed accepts the names the redirect URI and the bound addresses give the

@@ -122,6 +122,14 @@ func (s *Sim) serveAuthorize(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 		return
 	}
 
+	s.mu.Lock()
+	declined := s.ctl.decline
+	s.mu.Unlock()
+	if declined {
+		fail(newErr("access_denied", 65004, "User declined to consent to access the app."))
+		return
+	}
+
 	challenge, method := p.Get("code_challenge"), p.Get("code_challenge_method")
 	if challenge != "" && method == "" {
 		method = "plain" // RFC 7636's default
@@ -216,6 +224,7 @@ func (s *Sim) respondToClient(w http.ResponseWriter, redirect, mode string, para
 			Fields []formField
 		}{redirect, fields})
 	case "fragment":
+		w.Header().Set("Cache-Control", "no-store, no-cache") // as Entra sends it: the URL carries the code
 		w.Header().Set("Location", redirect+"#"+params.Encode())
 		w.WriteHeader(http.StatusFound)
 	default:
@@ -223,6 +232,7 @@ func (s *Sim) respondToClient(w http.ResponseWriter, redirect, mode string, para
 		if strings.Contains(redirect, "?") {
 			sep = "&"
 		}
+		w.Header().Set("Cache-Control", "no-store, no-cache")
 		w.Header().Set("Location", redirect+sep+params.Encode())
 		w.WriteHeader(http.StatusFound)
 	}
@@ -291,7 +301,7 @@ func (s *Sim) Browse(ctx context.Context, authorizeURL string) (int, []byte, err
 		if err != nil {
 			return 0, nil, fmt.Errorf("browse: deliver to redirect uri: %w", err)
 		}
-		return resp.StatusCode, body, nil
+		return followSeeOther(do, resp, body)
 	case resp.StatusCode == http.StatusOK:
 		m := formActionRe.FindSubmatch(page)
 		if m == nil {
@@ -305,10 +315,27 @@ func (s *Sim) Browse(ctx context.Context, authorizeURL string) (int, []byte, err
 		if err != nil {
 			return 0, nil, fmt.Errorf("browse: deliver to redirect uri: %w", err)
 		}
-		return resp.StatusCode, body, nil
+		return followSeeOther(do, resp, body)
 	default:
 		return 0, nil, fmt.Errorf("browse: authorize answered %d: %s", resp.StatusCode, errorText(page))
 	}
+}
+
+// followSeeOther follows the redirect URI's 303 to its result page with a GET, as a
+// browser does.
+func followSeeOther(do func(string, string, url.Values) (*http.Response, []byte, error), resp *http.Response, body []byte) (int, []byte, error) {
+	if resp.StatusCode != http.StatusSeeOther {
+		return resp.StatusCode, body, nil
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return 0, nil, fmt.Errorf("browse: follow the redirect uri's answer: %w", err)
+	}
+	resp, body, err = do(http.MethodGet, loc.String(), nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("browse: follow the redirect uri's answer: %w", err)
+	}
+	return resp.StatusCode, body, nil
 }
 
 var errorTextRe = regexp.MustCompile(`<p id="error">([^<]*)</p>`)

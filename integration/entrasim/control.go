@@ -22,6 +22,7 @@ type controls struct {
 	lifetime    time.Duration
 	latency     time.Duration
 	strict      bool
+	decline     bool // the user declines consent at the authorize endpoint
 
 	// Faults for the next requests to the token endpoint, taken in this order.
 	hang       int
@@ -126,6 +127,15 @@ func (s *Sim) RequireConsent(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ctl.consent = on
+}
+
+// DeclineConsent(true) makes the simulated user decline the consent prompt: the
+// authorize endpoint sends error=access_denied (AADSTS65004) to the redirect URI, as
+// Entra does when the user presses Cancel. DeclineConsent(false) restores approval.
+func (s *Sim) DeclineConsent(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ctl.decline = on
 }
 
 // SetAMR sets the amr claim of user tokens issued from now on; the default is

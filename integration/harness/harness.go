@@ -252,6 +252,18 @@ func RunBrowserIfAsked() {
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
+		if resp.StatusCode == http.StatusSeeOther && kind != "" {
+			// The listener sends the browser on to its result page, as a browser follows.
+			loc, err := resp.Location()
+			if err != nil {
+				return nil, err
+			}
+			if resp, err = client.Get(loc.String()); err != nil {
+				return nil, err
+			}
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+		}
 		if kind != "" {
 			browserLog(kind, resp.StatusCode)
 		}
