@@ -10,6 +10,7 @@ import (
 
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
 )
 
 // Request asks for an access token to Scopes in Tenant, for a profile's app.
@@ -58,16 +59,23 @@ func (Exchanger) Token(ctx context.Context, r Request) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	rt, err := s.RefreshToken.Get()
+	rt, err := s.RefreshToken.GetContext(ctx)
 	if err != nil {
 		return Token{}, err
 	}
 	t, err := s.App.Redeem(ctx, rt, s.Account, r.Tenant, r.Scopes)
+	if failure.KindOf(err) == failure.ConsentNeeded {
+		// Before asking for a person: a store shared by a fleet may hold a token newer
+		// than the one refused (a consent again on another machine).
+		if fresh, ok := s.RefreshToken.Reload(ctx, rt); ok {
+			t, err = s.App.Redeem(ctx, fresh, s.Account, r.Tenant, r.Scopes)
+		}
+	}
 	if err != nil {
 		return Token{}, err
 	}
 	if t.RefreshToken != "" {
-		if err := s.RefreshToken.Rotate(t.RefreshToken); err != nil {
+		if err := s.RefreshToken.RotateContext(ctx, t.RefreshToken); err != nil {
 			// The redeemed token stays valid (Entra does not revoke a refresh token
 			// when it rotates), so the access token is still worth returning.
 			s.warn("could not save the rotated refresh token (the previous one stays in use): %v", err)
