@@ -223,6 +223,13 @@ func secretKey(profileName string) string  { return "client-secret:" + profileNa
 
 // secureStore opens the store of s (once per process and store).
 func (a *App) secureStore(s *profileSettings) (securestore.Store, string, error) {
+	if s.Store == storeKeyVault {
+		st, err := a.keyVaultStore(s)
+		if err != nil {
+			return nil, "", err
+		}
+		return st, storeKeyVault, nil
+	}
 	dir := s.StoreDir
 	if dir == "" {
 		cd, err := a.configDir()
@@ -319,7 +326,7 @@ func (a *App) session(s *profileSettings) (*token.Session, error) {
 		return ss, nil
 	}
 	a.mu.Unlock()
-	if !s.saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
+	if !s.saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" && s.Store != storeKeyVault {
 		return nil, &failure.Error{Kind: failure.ConsentNeeded, Message: fmt.Sprintf("profile %s has no refresh token", s.Name)}
 	}
 	cred, err := a.credential(s)
@@ -401,6 +408,9 @@ func remedyFor(err error, profileName string) string {
 	}
 	var e *failure.Error
 	errors.As(err, &e)
+	if e != nil && e.Remedy != "" {
+		return e.Remedy // the failing layer knew the command
+	}
 	switch failure.KindOf(err) {
 	case failure.ConsentNeeded:
 		if e != nil && e.AADSTS == "50020" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/keyvault"
 	"github.com/pctoken/pctoken-helper/profile"
 )
 
@@ -33,6 +34,7 @@ type statusProfile struct {
 	ConsentedAt   *time.Time    `json:"consented_at,omitempty"`
 	RotatedAt     *time.Time    `json:"refresh_token_rotated_at,omitempty"`
 	DaysLeft      *int          `json:"days_left,omitempty"`
+	KeyVault      *kvStatus     `json:"keyvault,omitempty"`
 	Tokens        []statusToken `json:"cached_tokens"`
 }
 
@@ -79,6 +81,9 @@ func (s *StatusCmd) Run(a *App) error {
 			days := p.DaysLeft(now)
 			sp.RotatedAt, sp.DaysLeft = &p.RotatedAt, &days
 		}
+		if sp.KeyVault = a.keyVaultStatus(p); sp.KeyVault != nil && sp.KeyVault.DaysLeft != nil {
+			sp.DaysLeft = sp.KeyVault.DaysLeft // the fleet's token is the vault's
+		}
 		for _, e := range entries {
 			if e.Key.Profile == name {
 				sp.Tokens = append(sp.Tokens, statusToken{Tenant: e.Key.Tenant, TenantID: e.TenantID, Scopes: e.Key.Scopes, ExpiresOn: e.ExpiresOn.UTC(), Expired: !e.ExpiresOn.After(now)})
@@ -114,6 +119,7 @@ func (s *StatusCmd) Run(a *App) error {
 		fmt.Fprintf(tw, "account\t%s\n", orDefault(p.Account, "-"))
 		fmt.Fprintf(tw, "home tenant\t%s\n", orDefault(p.HomeTenant, "-"))
 		fmt.Fprintf(tw, "store\t%s\n", p.Store)
+		writeKeyVaultStatus(tw, p.KeyVault)
 		if p.RotatedAt != nil {
 			fmt.Fprintf(tw, "refresh token\trotated %s, %d days left before the 90-day inactivity limit\n", p.RotatedAt.UTC().Format(time.RFC3339), *p.DaysLeft)
 		} else {
@@ -148,6 +154,7 @@ type RenewCmd struct {
 }
 
 func (r *RenewCmd) Run(ctx context.Context, a *App) error {
+	ctx = keyvault.ForceWrite(ctx, "renew") // the fleet's rotator: a Key Vault store always writes
 	names := []string{a.profileName("")}
 	if r.All {
 		dir, err := a.profileDir()
@@ -191,7 +198,8 @@ func (a *App) mustProfileDir() profile.Dir {
 
 // LogoutCmd forgets a profile.
 type LogoutCmd struct {
-	All bool `help:"Forget every saved profile."`
+	All          bool `help:"Forget every saved profile."`
+	DeleteSecret bool `name:"delete-secret" help:"With the azure-keyvault store: also delete the vault's secret (soft delete; other machines lose the token)."`
 }
 
 func (l *LogoutCmd) Run(a *App) error {
@@ -214,6 +222,12 @@ func (l *LogoutCmd) Run(a *App) error {
 		}
 		if !s.saved {
 			fmt.Fprintf(a.Stderr, "No saved profile %s; cached tokens of that name, if any, were dropped.\n", name)
+		}
+		if l.DeleteSecret {
+			if err := a.deleteKeyVaultSecret(s); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		if err := a.logout(dir, name); err != nil {
 			errs = append(errs, err)

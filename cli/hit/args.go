@@ -38,6 +38,9 @@ const (
 	flagClientCertificate
 	flagStore
 	flagStoreDir
+	flagKeyvaultSecret
+	flagKeyvaultAuth
+	flagRotateAfter
 	flagCacheDir
 	flagConfigDir
 	flagVerbose
@@ -63,6 +66,11 @@ var flags = [numFlags]flag{
 	flagStoreDir:          {long: "store-dir", env: "PCTOKEN_STORE_DIR", kind: kindIgnored},
 	flagCacheDir:          {long: "cache-dir", env: "PCTOKEN_CACHE_DIR", kind: kindPath},
 	flagConfigDir:         {long: "config-dir", env: "PCTOKEN_CONFIG_DIR", kind: kindPath},
+	// The Key Vault store's settings matter only when the refresh token is needed; a
+	// cache hit never reads them (cli validates them when it opens the store).
+	flagKeyvaultSecret: {long: "keyvault-secret", env: "PCTOKEN_KEYVAULT_SECRET"},
+	flagKeyvaultAuth:   {long: "keyvault-auth", env: "PCTOKEN_KEYVAULT_AUTH"},
+	flagRotateAfter:    {long: "rotate-after", env: "PCTOKEN_ROTATE_AFTER"},
 	// Verbose prints what the chain does; only the full path says that.
 	flagVerbose:      {long: "verbose", short: 'v', env: "PCTOKEN_VERBOSE", kind: kindDecline},
 	flagScope:        {long: "scope", short: 's', kind: kindScopes},
