@@ -31,14 +31,15 @@ type Profile struct {
 	HomeTenant        string `json:"home_tenant,omitempty"`
 	Store             string `json:"store,omitempty"`
 	StoreDir          string `json:"store_dir,omitempty"`
-	// KeyVaultSecret is the secret identifier of the azure-keyvault store.
-	KeyVaultSecret string `json:"keyvault_secret,omitempty"`
 	ClientCertificate string `json:"client_certificate,omitempty"`
 	// StoredSecret records that consent --client-secret-stdin put the app's secret in
 	// the secure store, so get knows this is a confidential client.
 	StoredSecret bool     `json:"stored_secret,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
 	Account      Account  `json:"account"`
+
+	// KeyVaultSecret is the secret identifier of the azure-keyvault store.
+	KeyVaultSecret string `json:"keyvault_secret,omitempty"`
 
 	ConsentedAt time.Time `json:"consented_at,omitzero"`
 	// RotatedAt is when a refresh token was last redeemed and its successor saved;
