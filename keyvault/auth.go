@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -80,6 +81,25 @@ type CachedCredential struct {
 	Who     string // what tells identities of one method apart (AZURE_CLIENT_ID)
 	Vault   string // the vault URL, as the key's authority
 	Now     func() time.Time
+
+	mu       sync.Mutex
+	served   bool
+	fromDisk *cache.Key // the key of the token the disk served, until Forget
+}
+
+// Forget drops the token the disk served, after the vault refused it (401), and
+// reports whether there was one: the caller then tries once more, and the credential
+// is asked for a new token.
+func (c *CachedCredential) Forget() bool {
+	c.mu.Lock()
+	k := c.fromDisk
+	c.fromDisk = nil
+	c.mu.Unlock()
+	if k == nil {
+		return false
+	}
+	_ = c.Cache.Delete(*k)
+	return true
 }
 
 // minValidity is the margin a cached vault token must still have: a vault call takes
@@ -94,8 +114,18 @@ func (c *CachedCredential) GetToken(ctx context.Context, opts policy.TokenReques
 		now = c.Now
 	}
 	key := cache.Key{Profile: c.Profile, ClientID: "keyvault:" + c.Method + ":" + c.Who, Authority: c.Vault, Tenant: opts.TenantID, Scopes: opts.Scopes}
-	if c.Cache != nil && opts.Claims == "" {
+	// azcore keeps the token it got for the rest of the process, and asks again only
+	// when that one is about to expire or the vault refused it (revoked, another
+	// tenant, a clock that disagrees): so the disk serves the first ask only.
+	c.mu.Lock()
+	first := !c.served
+	c.served = true
+	c.mu.Unlock()
+	if c.Cache != nil && opts.Claims == "" && first {
 		if e, ok := c.Cache.Load(key); ok && cache.Fresh(e, now(), minValidity) {
+			c.mu.Lock()
+			c.fromDisk = &key
+			c.mu.Unlock()
 			return azcore.AccessToken{Token: e.AccessToken, ExpiresOn: e.ExpiresOn}, nil
 		}
 	}

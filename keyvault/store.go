@@ -143,6 +143,22 @@ func New(o Options) (*Store, error) {
 	return &Store{opts: o, client: c}, nil
 }
 
+// retryRefused runs call, and once more if the vault refused (401) an access token
+// the cache served: the vault may reject a token before its expiry (revoked, a clock
+// that disagrees). On the second call azcore sends the refused token once more, gets
+// the vault's challenge again, and asks the credential, which now goes past the cache.
+func (s *Store) retryRefused(call func() error) error {
+	err := call()
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusUnauthorized {
+		if cc, ok := s.opts.Credential.(*CachedCredential); ok && cc.Forget() {
+			s.logf("key vault: the vault refused the cached access token; getting a new one")
+			err = call()
+		}
+	}
+	return err
+}
+
 func transportOf(c *http.Client) http.RoundTripper {
 	if c.Transport != nil {
 		return c.Transport
@@ -191,7 +207,11 @@ func (s *Store) GetContext(ctx context.Context, key string) (string, error) {
 
 func (s *Store) read(ctx context.Context) (*version, error) {
 	var raw *http.Response
-	resp, err := s.client.GetSecret(runtime.WithCaptureResponse(ctx, &raw), s.opts.Secret.Name, "", nil)
+	var resp azsecrets.GetSecretResponse
+	err := s.retryRefused(func() (err error) {
+		resp, err = s.client.GetSecret(runtime.WithCaptureResponse(ctx, &raw), s.opts.Secret.Name, "", nil)
+		return err
+	})
 	if err != nil {
 		var re *azcore.ResponseError
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound && s.isDeleted(ctx) {
@@ -332,9 +352,13 @@ func (s *Store) write(ctx context.Context, value, reason string) error {
 	set(TagClientID, s.opts.ClientID)
 	set(TagTenant, s.opts.HomeTenant)
 	var raw *http.Response
-	resp, err := s.client.SetSecret(runtime.WithCaptureResponse(ctx, &raw), s.opts.Secret.Name, azsecrets.SetSecretParameters{
-		Value: &value, Tags: tags, ContentType: contentType,
-	}, nil)
+	var resp azsecrets.SetSecretResponse
+	err := s.retryRefused(func() (err error) {
+		resp, err = s.client.SetSecret(runtime.WithCaptureResponse(ctx, &raw), s.opts.Secret.Name, azsecrets.SetSecretParameters{
+			Value: &value, Tags: tags, ContentType: contentType,
+		}, nil)
+		return err
+	})
 	if err != nil {
 		return s.classify(opWrite, err)
 	}
