@@ -406,11 +406,11 @@ func remedyFor(err error, profileName string) string {
 	if errors.Is(err, securestore.ErrWrongPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE to the passphrase the file store was created with"
 	}
+	if r := failure.RemedyOf(err); r != "" {
+		return r // the failing layer knew the command
+	}
 	var e *failure.Error
 	errors.As(err, &e)
-	if e != nil && e.Remedy != "" {
-		return e.Remedy // the failing layer knew the command
-	}
 	switch failure.KindOf(err) {
 	case failure.ConsentNeeded:
 		if e != nil && e.AADSTS == "50020" {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/failure"
-	"github.com/pctoken/pctoken-helper/keyvault"
 	"github.com/pctoken/pctoken-helper/profile"
+	"github.com/pctoken/pctoken-helper/securestore"
 )
 
 // StatusCmd shows what is stored, never a secret.
@@ -154,7 +154,7 @@ type RenewCmd struct {
 }
 
 func (r *RenewCmd) Run(ctx context.Context, a *App) error {
-	ctx = keyvault.ForceWrite(ctx, "renew") // the fleet's rotator: a Key Vault store always writes
+	ctx = securestore.WithWriteRequired(ctx) // renew is the write: the Key Vault store always writes
 	names := []string{a.profileName("")}
 	if r.All {
 		dir, err := a.profileDir()

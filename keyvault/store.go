@@ -263,36 +263,21 @@ func (s *Store) Set(key, value string) error {
 	if key != s.opts.RefreshKey {
 		return ErrNotInVault
 	}
-	return s.write(ctx, value, reasonOf(ctx, "set"))
-}
-
-type forceKey struct{}
-
-// ForceWrite marks ctx so that SaveRotated writes whatever the version's age, with
-// reason in the tags (renew uses it: the rotator that keeps the 90 days open).
-func ForceWrite(ctx context.Context, reason string) context.Context {
-	return context.WithValue(ctx, forceKey{}, reason)
-}
-
-func reasonOf(ctx context.Context, def string) string {
-	if r, ok := ctx.Value(forceKey{}).(string); ok && r != "" {
-		return r
-	}
-	return def
+	return s.write(ctx, value, "set")
 }
 
 // SaveRotated is the token chain's save of a rotated refresh token. It writes only
 // when the version this process read is older than RotateAfter plus a jitter of up to
 // an eighth of it, and, reading again first, only if nobody wrote since: Entra keeps
 // every rotated token valid, so the vault's version stays good and a write is only
-// needed to keep its 90-day lifetime far away. A context marked with ForceWrite
-// always writes.
+// needed to keep its 90-day lifetime far away. A context marked with
+// securestore.WithWriteRequired (renew) always writes.
 func (s *Store) SaveRotated(ctx context.Context, key, value string) error {
 	if key != s.opts.RefreshKey {
 		return ErrNotInVault
 	}
-	if _, forced := ctx.Value(forceKey{}).(string); forced {
-		return s.write(ctx, value, reasonOf(ctx, "renew"))
+	if securestore.WriteRequired(ctx) {
+		return s.write(ctx, value, "renew")
 	}
 	s.mu.Lock()
 	seen := s.seen

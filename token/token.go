@@ -11,6 +11,7 @@ import (
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/entra"
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/securestore"
 )
 
 // Request asks for an access token to Scopes in Tenant, for a profile's app.
@@ -75,7 +76,9 @@ func (Exchanger) Token(ctx context.Context, r Request) (Token, error) {
 		return Token{}, err
 	}
 	if t.RefreshToken != "" {
-		if err := s.RefreshToken.RotateContext(ctx, t.RefreshToken); err != nil {
+		if err := s.RefreshToken.RotateContext(ctx, t.RefreshToken); err != nil && securestore.WriteRequired(ctx) {
+			return Token{}, err // renew: the save was the point
+		} else if err != nil {
 			// The redeemed token stays valid (Entra does not revoke a refresh token
 			// when it rotates), so the access token is still worth returning.
 			s.warn("could not save the rotated refresh token (the previous one stays in use): %v", err)

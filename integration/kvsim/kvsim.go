@@ -223,6 +223,13 @@ func (s *Sim) HangNext(n int) {
 	s.hang += n
 }
 
+// ResetFaults drops injected failures, throttles and hangs not used up.
+func (s *Sim) ResetFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail, s.throttle, s.hang = nil, nil, 0
+}
+
 // SetLatency delays every request.
 func (s *Sim) SetLatency(d time.Duration) {
 	s.mu.Lock()
