@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/keyvault"
 	"github.com/pctoken/pctoken-helper/profile"
@@ -88,6 +89,7 @@ func (a *App) keyVaultStore(s *profileSettings) (*keyvault.Store, error) {
 		ClientID:    s.ClientID,
 		HomeTenant:  firstOf(s.HomeTenant, s.Account.HomeTenantID),
 		Logf:        a.logf,
+		Lock:        writeLock(c, s.Name, id),
 	})
 	if err != nil {
 		return nil, configError("%w", err)
@@ -103,6 +105,16 @@ func (a *App) keyVaultStore(s *profileSettings) (*keyvault.Store, error) {
 	}
 	a.stores[storeID] = st
 	return st, nil
+}
+
+// writeLock is the cache's cross-process lock on a key of its own per secret, held
+// around a rotation's reread and write; nil (the reread alone) without a cache.
+func writeLock(c *cache.Cache, profileName string, id keyvault.SecretID) func(context.Context) (func(), error) {
+	if c == nil {
+		return nil
+	}
+	k := cache.Key{Profile: profileName, ClientID: "keyvault-write", Authority: id.VaultURL(), Scopes: []string{id.Name}}
+	return func(ctx context.Context) (func(), error) { return c.Lock(ctx, k) }
 }
 
 // importedToken is the refresh token import adopts: the line on stdin, or, with the

@@ -70,6 +70,14 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Jitter returns a number in [0, 1); math/rand if nil.
 	Jitter func() float64
+	// Lock, if set, is held around the reread and the write of a rotation, so that the
+	// processes of one machine write at most once for one overdue version (the cache's
+	// cross-process lock). Without it only the reread guards.
+	Lock func(ctx context.Context) (unlock func(), err error)
+	// WriteSpread is the longest random pause before a rotation's reread, so that
+	// machines finding the same version overdue at once do not all write: the first
+	// to wake writes, the others reread its version. 2 s if 0; negative: none.
+	WriteSpread time.Duration
 	// Transport replaces the HTTP client; nil is the pinned, redirect-free default.
 	// The pin (https to the secret's host only) applies either way.
 	Transport *http.Client
@@ -106,6 +114,9 @@ func New(o Options) (*Store, error) {
 	}
 	if o.Keep == 0 {
 		o.Keep = DefaultKeep
+	}
+	if o.WriteSpread == 0 {
+		o.WriteSpread = 2 * time.Second
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
@@ -290,6 +301,20 @@ func (s *Store) SaveRotated(ctx context.Context, key, value string) error {
 	if age < due {
 		s.logf("key vault: kept the rotated token in this process only: the vault's version is %s old, written back after %s", age.Round(time.Second), due.Round(time.Second))
 		return nil
+	}
+	if s.opts.WriteSpread > 0 {
+		select {
+		case <-time.After(time.Duration(s.opts.Jitter() * float64(s.opts.WriteSpread))):
+		case <-ctx.Done():
+			return nil // the process is out of time; the vault's version stays good
+		}
+	}
+	if s.opts.Lock != nil {
+		unlock, err := s.opts.Lock(ctx)
+		if err != nil {
+			return nil // another process of this machine is writing this rotation
+		}
+		defer unlock()
 	}
 	cur, err := s.read(ctx)
 	if err != nil {
