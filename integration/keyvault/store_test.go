@@ -38,6 +38,7 @@ func TestConsentOnceServeAnotherMachine(t *testing.T) {
 	if g := delta(ea.Grants, eb.Grants); g["client_credentials"] != 1 || g["refresh_token"] != 1 || len(g) != 2 {
 		t.Fatalf("Entra grants of the first refresh: %v", g)
 	}
+	t.Logf("first refresh of a machine: vault %v, Entra %v", delta(va, vb), delta(ea.Requests, eb.Requests))
 
 	// A hit: nothing at all, neither at the vault nor at Entra.
 	vb, eb = va, ea
@@ -61,6 +62,7 @@ func TestConsentOnceServeAnotherMachine(t *testing.T) {
 	if d := delta(w.entra.Stats().Requests, eb.Requests); d["token"] != 1 || len(d) != 1 {
 		t.Fatalf("Entra requests of a second refresh: %v", d)
 	}
+	t.Logf("a later refresh in a new process: vault %v, Entra token requests 1", delta(w.vault.Stats(), vb))
 	if n := len(w.vault.Versions(vaultName, secretName)); n != 1 {
 		t.Fatalf("%d versions after refreshes of a fresh token", n)
 	}
