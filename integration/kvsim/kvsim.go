@@ -748,6 +748,10 @@ func (s *Sim) serveUpdate(w http.ResponseWriter, r *http.Request, vault, name st
 		writeErr(w, http.StatusBadRequest, "BadParameter", "The request body is not valid JSON.", "")
 		return
 	}
+	if len(body.Tags) > 15 {
+		writeErr(w, http.StatusBadRequest, "BadParameter", "Too many tags (15 at most).", "")
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec := s.live(vault, name)
