@@ -70,14 +70,23 @@ func (s *Store) classify(o op, err error) error {
 			detail = ": " + msg
 		}
 		switch status := re.StatusCode; {
+		case status == http.StatusForbidden && body.Error.InnerError != nil && body.Error.InnerError.Code == "SecretDisabled":
+			return &failure.Error{Kind: failure.Configuration,
+				Message: fmt.Sprintf("failed to %s secret %s: its latest version is disabled", o.verb, id),
+				Remedy:  fmt.Sprintf("enable it, or write a new version: pctoken-helper import --store azure-keyvault --keyvault-secret %s (a token on stdin)", id),
+				Err:     err}
 		case status == http.StatusForbidden:
 			role := RoleRead
 			if o.write {
 				role = RoleWrite
 			}
+			assignee := callerOID(body.Error.Message)
+			if assignee == "" {
+				assignee = "<the caller's object id>"
+			}
 			return &failure.Error{Kind: failure.Configuration,
 				Message: fmt.Sprintf("failed to %s secret %s: the vault refused the identity of --keyvault-auth %s (403 %s)%s", o.verb, id, s.authName(), code, detail),
-				Remedy:  fmt.Sprintf("grant that identity the %q role on the secret: az role assignment create --role %q --assignee <the caller's appid or oid above> --scope \"$(az keyvault show --name %s --query id -o tsv)/secrets/%s\"", role, role, id.VaultName(), id.Name),
+				Remedy:  fmt.Sprintf("grant that identity the %q role on the secret: az role assignment create --role %q --assignee %s --scope \"$(az keyvault show --name %s --query id -o tsv)/secrets/%s\"", role, role, assignee, id.VaultName(), id.Name),
 				Err:     err}
 		case status == http.StatusNotFound:
 			return &failure.Error{Kind: failure.Configuration,
@@ -125,6 +134,20 @@ func (s *Store) classify(o op, err error) error {
 			Err:     err}
 	}
 	return &failure.Error{Kind: failure.Configuration, Message: fmt.Sprintf("failed to %s secret %s: %s", o.verb, id, clean(err.Error())), Err: err}
+}
+
+// callerOID is the object id Key Vault names in a 403 ("Caller: appid=...;oid=<id>;..."),
+// if it is a GUID; "" otherwise.
+func callerOID(msg string) string {
+	_, rest, ok := strings.Cut(msg, "oid=")
+	if !ok {
+		return ""
+	}
+	oid, _, _ := strings.Cut(rest, ";")
+	if len(oid) != 36 || strings.Trim(strings.ToLower(oid), "0123456789abcdef-") != "" {
+		return ""
+	}
+	return oid
 }
 
 func (s *Store) deletedError(o op, err error) error {

@@ -19,7 +19,10 @@ func TestVaultErrors(t *testing.T) {
 		m := w.machine(strangerID, strangerPass)
 		res := m.Run("get", "-s", "graph")
 		wantExit(t, res, 5, "get by an identity without a role")
-		wantStderr(t, res, "403", "Key Vault Secrets User", "appid="+strangerID, "az role assignment create")
+		wantStderr(t, res, "403", "Key Vault Secrets User", "appid="+strangerID, "az role assignment create --role \"Key Vault Secrets User\" --assignee ")
+		if strings.Contains(res.Stderr, "<the caller's object id>") {
+			t.Fatalf("the remedy does not name the refused identity:\n%s", res.Stderr)
+		}
 	})
 	t.Run("403 write names the writer's role", func(t *testing.T) {
 		m := w.machine(readerID, readerSecret)
