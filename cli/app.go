@@ -392,6 +392,9 @@ func (a *App) remedy(err error) string {
 	if name == "" {
 		name = a.profileName("")
 	}
+	if r := a.keyVaultConsentRemedy(err, name); r != "" {
+		return r
+	}
 	return remedyFor(err, name)
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -115,6 +116,23 @@ func writeLock(c *cache.Cache, profileName string, id keyvault.SecretID) func(co
 	}
 	k := cache.Key{Profile: profileName, ClientID: "keyvault-write", Authority: id.VaultURL(), Scopes: []string{id.Name}}
 	return func(ctx context.Context) (func(), error) { return c.Lock(ctx, k) }
+}
+
+// keyVaultConsentRemedy is the hint when the refresh token of a profile in the Key Vault
+// store needs consent: one consent into the vault, on any machine, heals every machine
+// (each rereads the vault). "" for other profiles and failures.
+func (a *App) keyVaultConsentRemedy(err error, name string) string {
+	var e *failure.Error
+	if failure.KindOf(err) != failure.ConsentNeeded || (errors.As(err, &e) && e.AADSTS == "50020") {
+		return ""
+	}
+	a.mu.Lock()
+	s, ok := a.profiles[name]
+	a.mu.Unlock()
+	if !ok || s.Store != storeKeyVault {
+		return ""
+	}
+	return fmt.Sprintf("consent again once, on any machine, into the vault (every machine recovers on its next refresh): pctoken-helper consent --profile %s --store azure-keyvault --keyvault-secret %s", name, a.keyVaultSecretURL(s))
 }
 
 // importedToken is the refresh token import adopts: the line on stdin, or, with the

@@ -163,7 +163,9 @@ func TestReconsentHealsTheFleet(t *testing.T) {
 	}
 	w.entra.RevokeRefreshTokens()
 	for _, m := range fleet {
-		wantExit(t, m.Run("get", "-s", "graph", "--force-refresh"), 3, "get after revocation")
+		res := m.Run("get", "-s", "graph", "--force-refresh")
+		wantExit(t, res, 3, "get after revocation")
+		wantStderr(t, res, "get after revocation", "consent again once, on any machine", "--store azure-keyvault --keyvault-secret "+secretURL())
 	}
 	time.Sleep(1100 * time.Millisecond) // a token issued after the revocation, by Entra's whole seconds
 	admin.Consent()
