@@ -77,7 +77,12 @@ func (Exchanger) Token(ctx context.Context, r Request) (Token, error) {
 	}
 	if t.RefreshToken != "" {
 		if err := s.RefreshToken.RotateContext(ctx, t.RefreshToken); err != nil && securestore.WriteRequired(ctx) {
-			return Token{}, err // renew: the save was the point
+			// renew: the save was the point. A store's own failure keeps its kind (a
+			// vault that is down is transient); anything else is the store's setup.
+			if failure.KindOf(err) == failure.Unexpected {
+				err = failure.Errorf(failure.Configuration, "failed to save the rotated refresh token: %w", err)
+			}
+			return Token{}, err
 		} else if err != nil {
 			// The redeemed token stays valid (Entra does not revoke a refresh token
 			// when it rotates), so the access token is still worth returning.
