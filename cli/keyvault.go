@@ -28,21 +28,30 @@ func (a *App) keyVaultSecretURL(s *profileSettings) string {
 	return firstOf(a.KeyvaultSecret, s.KeyVaultSecret)
 }
 
-// parseRotateAfter reads --rotate-after: a Go duration ("168h") or whole days ("7d").
-// "" is the default.
+// minRotateAfter bounds --rotate-after from below: every write is a version Key Vault
+// keeps for good (backups fail beyond 500), and a write more often than hourly buys
+// nothing, since every token the vault held stays valid.
+const minRotateAfter = time.Hour
+
+// parseRotateAfter reads --rotate-after: a Go duration ("168h") or whole days ("7d"),
+// at least an hour. "" is the default.
 func parseRotateAfter(v string) (time.Duration, error) {
 	if v == "" {
 		return keyvault.DefaultRotateAfter, nil
 	}
+	d, err := time.Duration(-1), error(nil)
 	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err == nil && n >= 0 && n <= 3650 {
-			return time.Duration(n) * 24 * time.Hour, nil
+		var n int
+		if n, err = strconv.Atoi(days); err == nil && n <= 3650 {
+			d = time.Duration(n) * 24 * time.Hour
 		}
-	} else if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return d, nil
+	} else {
+		d, err = time.ParseDuration(v)
 	}
-	return 0, usageError("invalid --rotate-after %s: want a duration such as 7d or 36h", quoteShort(v))
+	if err != nil || d < minRotateAfter || d > 3650*24*time.Hour {
+		return 0, usageError("invalid --rotate-after %s: want a duration of at least 1h, such as 7d or 36h", quoteShort(v))
+	}
+	return d, nil
 }
 
 // keyVaultStore opens the Key Vault store of s, once per process and secret. Every
