@@ -163,7 +163,7 @@ func TestRequestsStayOnTheVault(t *testing.T) {
 }
 
 func TestSaveRotatedSkipsAYoungVersion(t *testing.T) {
-	s := &Store{opts: Options{RefreshKey: "rt", RotateAfter: DefaultRotateAfter, Jitter: func() float64 { return 0.99 }}}
+	s := &Store{opts: Options{RefreshKey: "rt", RotateAfter: DefaultRotateAfter}, margin: DefaultRotateAfter / 10}
 	s.seen = &version{id: "v1", age: DefaultRotateAfter, readAt: time.Now()} // not yet past the jittered limit
 	if err := s.SaveRotated(context.Background(), "rt", "new"); err != nil {
 		t.Fatalf("a young version: %v", err)

@@ -89,6 +89,10 @@ type Store struct {
 	opts   Options
 	client *azsecrets.Client
 
+	// margin is this process's random share of up to an eighth of RotateAfter, drawn
+	// once, so that machines become due at different times.
+	margin time.Duration
+
 	mu   sync.Mutex
 	seen *version // the version Get returned last
 }
@@ -151,7 +155,7 @@ func New(o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open Key Vault client: %w", err)
 	}
-	return &Store{opts: o, client: c}, nil
+	return &Store{opts: o, client: c, margin: time.Duration(o.Jitter() * float64(o.RotateAfter/8))}, nil
 }
 
 // retryRefused runs call, and once more if the vault refused (401) an access token
@@ -297,7 +301,7 @@ func (s *Store) SaveRotated(ctx context.Context, key, value string) error {
 		return s.write(ctx, value, "rotate")
 	}
 	age := seen.age + time.Since(seen.readAt)
-	due := s.opts.RotateAfter + time.Duration(s.opts.Jitter()*float64(s.opts.RotateAfter/8))
+	due := s.opts.RotateAfter + s.margin
 	if age < due {
 		s.logf("key vault: kept the rotated token in this process only: the vault's version is %s old, written back after %s", age.Round(time.Second), due.Round(time.Second))
 		return nil
