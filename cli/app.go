@@ -129,6 +129,13 @@ func secretKey(profileName string) string  { return "client-secret:" + profileNa
 
 // secureStore opens the store of s (once per process and store).
 func (a *App) secureStore(s *settings.Profile) (securestore.Store, string, error) {
+	if s.Store == storeKeyVault {
+		st, err := a.keyVaultStore(s)
+		if err != nil {
+			return nil, "", err
+		}
+		return st, storeKeyVault, nil
+	}
 	dir := s.StoreDir
 	if dir == "" {
 		cd, err := a.given().ConfigFolder()
@@ -227,7 +234,7 @@ func (a *App) session(s *settings.Profile) (*token.Session, error) {
 		return ss, nil
 	}
 	o.mu.Unlock()
-	if !s.Saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" {
+	if !s.Saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" && s.Store != storeKeyVault {
 		return nil, a.missingProfile(s.Name)
 	}
 	cred, err := a.credential(s)
@@ -350,6 +357,9 @@ func (a *App) remedy(err error) string {
 	if name == "" {
 		name = a.profileName("")
 	}
+	if r := a.keyVaultConsentRemedy(err, name); r != "" {
+		return r
+	}
 	return remedyFor(err, name)
 }
 
@@ -370,6 +380,9 @@ func remedyFor(err error, profileName string) string {
 	}
 	if errors.Is(err, securestore.ErrWrongPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE to the passphrase the file store was created with"
+	}
+	if r := failure.RemedyOf(err); r != "" {
+		return r // the failing layer knew the command
 	}
 	var e *failure.Error
 	errors.As(err, &e)

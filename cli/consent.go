@@ -171,8 +171,10 @@ func (a *App) saveConsent(s *settings.Profile, app entra.App, t entra.Token, sco
 		}
 		s.StoredSecret = true
 	}
-	if err := st.Set(refreshKey(s.Name), t.RefreshToken); err != nil {
-		return configError("failed to store the refresh token: %w", err)
+	if t.RefreshToken != "" { // "": adopted from the Key Vault store, left there as it is
+		if err := st.Set(refreshKey(s.Name), t.RefreshToken); err != nil {
+			return configError("failed to store the refresh token: %w", err)
+		}
 	}
 	now := a.Now().UTC()
 	p := s.Profile
@@ -181,6 +183,9 @@ func (a *App) saveConsent(s *settings.Profile, app entra.App, t entra.Token, sco
 	p.Store = used
 	if s.Store == "" {
 		p.Store = "" // auto stays auto, so the profile moves with its machine
+	}
+	if used == storeKeyVault {
+		p.KeyVaultSecret = a.keyVaultSecretURL(s)
 	}
 	p.Scopes = scopeList
 	p.Account = profile.Account{Username: t.Account.Username, HomeAccountID: t.Account.HomeAccountID, HomeTenantID: t.Account.HomeTenantID}
@@ -259,7 +264,7 @@ func (c *ImportCmd) Run(ctx context.Context, a *App) error {
 	if err != nil {
 		return err
 	}
-	rt, err := readSecretLine(a.Stdin, "refresh token")
+	rt, adopted, err := a.importedToken(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -285,6 +290,9 @@ func (c *ImportCmd) Run(ctx context.Context, a *App) error {
 	}
 	if t.RefreshToken == "" {
 		t.RefreshToken = rt
+	}
+	if adopted {
+		t.RefreshToken = "" // the vault's token stays as it is: a reader may adopt it
 	}
 	return a.saveConsent(s, app, t, scopeList, "")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/profile"
+	"github.com/pctoken/pctoken-helper/securestore"
 )
 
 // StatusCmd shows what is stored, never a secret.
@@ -39,6 +40,7 @@ type statusProfile struct {
 	DaysLeft      *int           `json:"days_left,omitempty"`
 	NeedsConsent  bool           `json:"needs_consent"`
 	Refused       *statusRefusal `json:"refused,omitempty"`
+	KeyVault      *kvStatus      `json:"keyvault,omitempty"`
 	Tokens        []statusToken  `json:"cached_tokens"`
 }
 
@@ -137,6 +139,9 @@ func (a *App) collectStatus(only string) ([]statusProfile, error) {
 			sp.NeedsConsent = true
 			sp.Refused = &statusRefusal{AADSTS: p.Refused.AADSTS, Reason: p.Refused.Reason, At: p.Refused.At.UTC()}
 		}
+		if sp.KeyVault = a.keyVaultStatus(p); sp.KeyVault != nil && sp.KeyVault.DaysLeft != nil {
+			sp.DaysLeft = sp.KeyVault.DaysLeft // the fleet's token is the vault's
+		}
 		for _, e := range entries {
 			if e.Key.Profile == name {
 				sp.Tokens = append(sp.Tokens, statusToken{Tenant: e.Key.Tenant, TenantID: e.TenantID, Scopes: e.Key.Scopes, ExpiresOn: e.ExpiresOn.UTC(), Expired: !e.ExpiresOn.After(now)})
@@ -181,6 +186,7 @@ func writeStatusText(w io.Writer, profiles []statusProfile) error {
 		fmt.Fprintf(tw, "account\t%s\n", orDefault(p.Account, "-"))
 		fmt.Fprintf(tw, "home tenant\t%s\n", orDefault(p.HomeTenant, "-"))
 		fmt.Fprintf(tw, "store\t%s\n", p.Store)
+		writeKeyVaultStatus(tw, p.KeyVault)
 		if p.Refused != nil {
 			fmt.Fprintf(tw, "refresh token\tNEEDS CONSENT: refused %s (AADSTS%s: %s); 0 days left; run: pctoken-helper consent --profile %s\n", p.Refused.At.Format(time.RFC3339), p.Refused.AADSTS, p.Refused.Reason, p.Name)
 		} else if p.RotatedAt != nil {
@@ -219,6 +225,7 @@ type RenewCmd struct {
 }
 
 func (r *RenewCmd) Run(ctx context.Context, a *App) error {
+	ctx = securestore.WithWriteRequired(ctx) // renew is the write: the Key Vault store always writes
 	dir, err := a.given().Profiles()
 	if err != nil {
 		return err
@@ -257,8 +264,9 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 
 // LogoutCmd forgets a profile.
 type LogoutCmd struct {
-	All bool `help:"Forget every saved profile (asks on a terminal; elsewhere needs --yes)."`
-	Yes bool `help:"Do not ask for confirmation."`
+	All          bool `help:"Forget every saved profile (asks on a terminal; elsewhere needs --yes)."`
+	Yes          bool `help:"Do not ask for confirmation."`
+	DeleteSecret bool `name:"delete-secret" help:"With the azure-keyvault store: also delete the vault's secret (soft delete; other machines lose the token)."`
 }
 
 func (l *LogoutCmd) Run(a *App) error {
@@ -286,6 +294,12 @@ func (l *LogoutCmd) Run(a *App) error {
 		}
 		if !s.Saved {
 			fmt.Fprintf(a.Stderr, "No saved profile %s; cached tokens of that name, if any, were dropped.\n", name)
+		}
+		if l.DeleteSecret {
+			if err := a.deleteKeyVaultSecret(s); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
 		if err := a.logout(dir, name); err != nil {
 			errs = append(errs, err)

@@ -34,8 +34,11 @@ type Globals struct {
 	Cloud             string `env:"PCTOKEN_CLOUD" placeholder:"NAME" help:"public (default), usgov or china."`
 	AuthorityHost     string `name:"authority-host" env:"PCTOKEN_AUTHORITY_HOST" placeholder:"URL" help:"Login host overriding the cloud's, e.g. https://127.0.0.1:8443 (instance discovery off for non-Microsoft hosts)."`
 	ClientCertificate string `name:"client-certificate" env:"PCTOKEN_CLIENT_CERTIFICATE" placeholder:"FILE" type:"path" help:"PEM with certificate and private key, instead of a client secret."`
-	Store             string `env:"PCTOKEN_STORE" placeholder:"NAME" help:"Secure store: auto (default), secret-service, keychain, wincred, kwallet, pass, file."`
+	Store             string `env:"PCTOKEN_STORE" placeholder:"NAME" help:"Secure store: auto (default), secret-service, keychain, wincred, kwallet, pass, file, azure-keyvault."`
 	StoreDir          string `name:"store-dir" env:"PCTOKEN_STORE_DIR" placeholder:"DIR" type:"path" help:"Folder of the file store."`
+	KeyvaultSecret    string `name:"keyvault-secret" env:"PCTOKEN_KEYVAULT_SECRET" placeholder:"URL" help:"With --store azure-keyvault: the secret identifier https://<vault>.vault.azure.net/secrets/<name> (saved in the profile at consent and import)."`
+	KeyvaultAuth      string `name:"keyvault-auth" env:"PCTOKEN_KEYVAULT_AUTH" placeholder:"METHOD" help:"How this machine authenticates to the vault: default, managed-identity, workload-identity, environment or azure-cli."`
+	RotateAfter       string `name:"rotate-after" env:"PCTOKEN_ROTATE_AFTER" placeholder:"D" help:"With --store azure-keyvault: a refresh writes the rotated token back only when the vault's is older than this (default 7d; renew always writes)."`
 	CacheDir          string `name:"cache-dir" env:"PCTOKEN_CACHE_DIR" placeholder:"DIR" type:"path" help:"Access-token cache (default: under the user cache dir)."`
 	ConfigDir         string `name:"config-dir" env:"PCTOKEN_CONFIG_DIR" placeholder:"DIR" type:"path" help:"Saved profiles (default: under the user config dir)."`
 	Verbose           bool   `short:"v" help:"Diagnostics on stderr, secrets redacted (also PCTOKEN_VERBOSE=1)."`

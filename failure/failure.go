@@ -79,6 +79,19 @@ func Wrap(k Kind, err error) error {
 	return &Error{Kind: k, Message: err.Error(), Err: err}
 }
 
+// RemedyOf is the first Remedy set along err's chain of failures, "" if none: an
+// outer layer that adds context keeps the remedy of the layer that knew it.
+func RemedyOf(err error) string {
+	var e *Error
+	for errors.As(err, &e) {
+		if e.Remedy != "" {
+			return e.Remedy
+		}
+		err = e.Err
+	}
+	return ""
+}
+
 // KindOf returns the kind of err, Unexpected when it carries none.
 func KindOf(err error) Kind {
 	var e *Error

@@ -40,6 +40,9 @@ type Profile struct {
 	Scopes       []string `json:"scopes,omitempty"`
 	Account      Account  `json:"account"`
 
+	// KeyVaultSecret is the secret identifier of the azure-keyvault store.
+	KeyVaultSecret string `json:"keyvault_secret,omitempty"`
+
 	ConsentedAt time.Time `json:"consented_at,omitzero"`
 	// RotatedAt is when a refresh token was last redeemed and its successor saved;
 	// the 90-day inactivity window runs from here.

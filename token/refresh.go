@@ -1,6 +1,7 @@
 package token
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -39,14 +40,35 @@ type RefreshToken struct {
 // (docs/performance.md, bar 5).
 const savePause = 250 * time.Millisecond
 
+// contextStore is a store whose calls take the request's context, and that decides
+// itself whether a rotated token needs writing (the Key Vault store, shared by a fleet).
+type contextStore interface {
+	GetContext(ctx context.Context, key string) (string, error)
+	SaveRotated(ctx context.Context, key, value string) error
+}
+
 // Get returns the current refresh token; ErrNotFound in the store means consent is needed.
-func (h *RefreshToken) Get() (string, error) {
+func (h *RefreshToken) Get() (string, error) { return h.GetContext(context.Background()) }
+
+// GetContext is Get within ctx.
+func (h *RefreshToken) GetContext(ctx context.Context) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.loaded {
 		return h.value, nil
 	}
-	v, err := h.Store.Get(h.Key)
+	return h.load(ctx)
+}
+
+// load reads the store; the caller holds h.mu.
+func (h *RefreshToken) load(ctx context.Context) (string, error) {
+	var v string
+	var err error
+	if cs, ok := h.Store.(contextStore); ok {
+		v, err = cs.GetContext(ctx, h.Key)
+	} else {
+		v, err = h.Store.Get(h.Key)
+	}
 	if errors.Is(err, securestore.ErrNotFound) || (err == nil && v == "") {
 		return "", &failure.Error{Kind: failure.ConsentNeeded, Message: "no refresh token is stored for profile " + h.Profile, Err: err}
 	}
@@ -58,12 +80,31 @@ func (h *RefreshToken) Get() (string, error) {
 	return v, nil
 }
 
+// Reload reads the store again after the identity provider refused redeemed, and
+// reports whether it now holds another token: a store shared by several machines
+// (Key Vault) may have received a new consent meanwhile, which heals this one.
+func (h *RefreshToken) Reload(ctx context.Context, redeemed string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.value != redeemed {
+		return h.value, h.value != "" // a rotation of this process came in meanwhile
+	}
+	v, err := h.load(ctx)
+	if err != nil || v == redeemed {
+		return "", false
+	}
+	return v, true
+}
+
 // Rotate makes rt the current refresh token and sees that it is saved. If no other
 // Rotate is writing, this one writes, and returns the outcome of its writes: it goes
 // on until the newest token is saved, pausing between writes while rotations keep
 // coming. If another is writing, Rotate returns nil at once: that one writes rt, or a
 // newer token, before it returns.
-func (h *RefreshToken) Rotate(rt string) error {
+func (h *RefreshToken) Rotate(rt string) error { return h.RotateContext(context.Background(), rt) }
+
+// RotateContext is Rotate within ctx.
+func (h *RefreshToken) RotateContext(ctx context.Context, rt string) error {
 	h.mu.Lock()
 	h.value, h.loaded = rt, true
 	h.gen++
@@ -73,12 +114,12 @@ func (h *RefreshToken) Rotate(rt string) error {
 	}
 	h.saving = true
 	h.mu.Unlock()
-	return h.save()
+	return h.save(ctx)
 }
 
 // save writes the newest token until no rotation is left unsaved; Saved is called
 // once, after the last write.
-func (h *RefreshToken) save() error {
+func (h *RefreshToken) save(ctx context.Context) error {
 	wrote := false
 	for {
 		h.mu.Lock()
@@ -93,7 +134,13 @@ func (h *RefreshToken) save() error {
 		v, gen := h.value, h.gen
 		h.mu.Unlock()
 
-		if err := h.Store.Set(h.Key, v); err != nil {
+		var err error
+		if cs, ok := h.Store.(contextStore); ok {
+			err = cs.SaveRotated(ctx, h.Key, v)
+		} else {
+			err = h.Store.Set(h.Key, v)
+		}
+		if err != nil {
 			h.mu.Lock()
 			h.saving = false
 			h.mu.Unlock()

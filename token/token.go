@@ -10,6 +10,8 @@ import (
 
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/entra"
+	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/securestore"
 )
 
 // Request asks for an access token to Scopes in Tenant, for a profile's app.
@@ -64,7 +66,7 @@ func (Exchanger) Token(ctx context.Context, r Request) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	rt, err := s.RefreshToken.Get()
+	rt, err := s.RefreshToken.GetContext(ctx)
 	if err != nil {
 		return Token{}, err
 	}
@@ -73,11 +75,25 @@ func (Exchanger) Token(ctx context.Context, r Request) (Token, error) {
 		opts = append(opts, entra.WithClaims(r.Claims))
 	}
 	t, err := s.App.Redeem(ctx, rt, s.Account, r.Tenant, r.Scopes, opts...)
+	if failure.KindOf(err) == failure.ConsentNeeded {
+		// Before asking for a person: a store shared by a fleet may hold a token newer
+		// than the one refused (a consent again on another machine).
+		if fresh, ok := s.RefreshToken.Reload(ctx, rt); ok {
+			t, err = s.App.Redeem(ctx, fresh, s.Account, r.Tenant, r.Scopes, opts...)
+		}
+	}
 	if err != nil {
 		return Token{}, err
 	}
 	if t.RefreshToken != "" {
-		if err := s.RefreshToken.Rotate(t.RefreshToken); err != nil {
+		if err := s.RefreshToken.RotateContext(ctx, t.RefreshToken); err != nil && securestore.WriteRequired(ctx) {
+			// renew: the save was the point. A store's own failure keeps its kind (a
+			// vault that is down is transient); anything else is the store's setup.
+			if failure.KindOf(err) == failure.Unexpected {
+				err = failure.Errorf(failure.Configuration, "failed to save the rotated refresh token: %w", err)
+			}
+			return Token{}, err
+		} else if err != nil {
 			// The redeemed token stays valid (Entra does not revoke a refresh token
 			// when it rotates), so the access token is still worth returning.
 			s.warn("could not save the rotated refresh token (the previous one stays in use): %v", err)

@@ -42,6 +42,9 @@ const (
 	flagClientCertificate
 	flagStore
 	flagStoreDir
+	flagKeyvaultSecret
+	flagKeyvaultAuth
+	flagRotateAfter
 	flagCacheDir
 	flagConfigDir
 	flagVerbose
@@ -68,6 +71,11 @@ var flags = [numFlags]flag{
 	flagStoreDir:          {long: "store-dir", env: "PCTOKEN_STORE_DIR", kind: kindIgnored},
 	flagCacheDir:          {long: "cache-dir", env: "PCTOKEN_CACHE_DIR", kind: kindPath},
 	flagConfigDir:         {long: "config-dir", env: "PCTOKEN_CONFIG_DIR", kind: kindPath},
+	// The Key Vault store's settings matter only when the refresh token is needed; a
+	// cache hit never reads them (cli validates them when it opens the store).
+	flagKeyvaultSecret: {long: "keyvault-secret", env: "PCTOKEN_KEYVAULT_SECRET"},
+	flagKeyvaultAuth:   {long: "keyvault-auth", env: "PCTOKEN_KEYVAULT_AUTH"},
+	flagRotateAfter:    {long: "rotate-after", env: "PCTOKEN_ROTATE_AFTER"},
 	// Verbose prints what the chain does; only the full path says that. Its variable is
 	// read with settings.Verbose, as cli reads it.
 	flagVerbose:      {long: "verbose", short: 'v', env: settings.VerboseVariable, kind: kindVerbose},

@@ -229,6 +229,10 @@ func (w *world) cases() []hitCase {
 		{args: []string{"get", "-s", "graph"}, env: e("PCTOKEN_AUTHORITY_HOST", "http://127.0.0.1:8443")},
 		{args: []string{"get", "-s", "graph", "--store", "file", "--store-dir", "rel", "--client-certificate", "c.pem"}, hit: "tok.default.graph"},
 		{args: []string{"get", "-s", "graph", "--timeout", "5s"}, hit: "tok.default.graph"},
+		// The Key Vault store's settings never make a hit decline, even invalid ones: cli
+		// checks them only when it opens the store, which a hit never does.
+		{args: []string{"get", "-s", "graph", "--store", "azure-keyvault", "--keyvault-secret", "https://contoso-sam.vault.azure.net/secrets/rt", "--keyvault-auth", "managed-identity", "--rotate-after", "7d"}, hit: "tok.default.graph"},
+		{args: []string{"get", "-s", "graph"}, env: e("PCTOKEN_STORE", "azure-keyvault", "PCTOKEN_KEYVAULT_SECRET", "not a url", "PCTOKEN_ROTATE_AFTER", "soon"), hit: "tok.default.graph"},
 		{args: []string{"get", "-s", "graph", "--timeout", "soon"}},
 		{args: []string{"get", "-s", "graph", "--min-validity=-1m"}},
 		{args: []string{"get", "-s", "graph", "--tenant", "a/b"}},

@@ -150,6 +150,10 @@ func run() error {
 		return err
 	}
 
+	if err := d.fleet(dir); err != nil {
+		return err
+	}
+
 	step("Done. Removing the temporary folder.")
 	return nil
 }
