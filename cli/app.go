@@ -307,6 +307,9 @@ func remedyFor(err error, profileName string) string {
 	}
 	var e *failure.Error
 	errors.As(err, &e)
+	if e != nil && e.Remedy != "" {
+		return e.Remedy // the failing layer knew better
+	}
 	switch failure.KindOf(err) {
 	case failure.ConsentNeeded:
 		if e != nil && e.AADSTS == "50020" {
