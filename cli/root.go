@@ -18,6 +18,7 @@ type Root struct {
 	Status         StatusCmd         `cmd:"" help:"Show profiles, accounts and cached tokens (never a secret)."`
 	Renew          RenewCmd          `cmd:"" help:"Redeem stored refresh tokens once so the 90-day inactivity window starts again."`
 	Logout         LogoutCmd         `cmd:"" help:"Forget a profile: refresh token, stored secret, cached tokens, settings."`
+	Doctor         DoctorCmd         `cmd:"" help:"Check each profile's store, folders, TLS to the authority, clock and a live refresh; say what to fix."`
 	Setup          SetupCmd          `cmd:"" help:"Write git's or kubectl's configuration for the helper (setup git, setup kubeconfig)."`
 	Profiles       ProfileCmd        `cmd:"" name:"profile" help:"List saved profiles, or show one (never a secret)."`
 }

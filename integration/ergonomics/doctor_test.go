@@ -1,0 +1,165 @@
+package ergonomics
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pctoken/pctoken-helper/integration/harness"
+)
+
+type doctorReport struct {
+	OK     bool `json:"ok"`
+	Checks []struct {
+		Profile string `json:"profile"`
+		Check   string `json:"check"`
+		Status  string `json:"status"`
+		Detail  string `json:"detail"`
+		Fix     string `json:"fix"`
+		Code    string `json:"code"`
+		AADSTS  string `json:"aadsts"`
+	} `json:"checks"`
+}
+
+// status is the outcome of check for profile p ("" for the general checks).
+func (r doctorReport) status(p, check string) (status, detail, fix string) {
+	for _, c := range r.Checks {
+		if c.Profile == p && c.Check == check {
+			return c.Status, c.Detail, c.Fix
+		}
+	}
+	return "missing", "", ""
+}
+
+func doctor(t *testing.T, e *env, args ...string) (doctorReport, harness.Result) {
+	t.Helper()
+	res := e.Run(append([]string{"doctor", "-o", "json"}, args...)...)
+	var r doctorReport
+	decodeJSON(t, res.Stdout, &r)
+	noSecret(t, res.Stdout, res.Stderr)
+	return r, res
+}
+
+func TestDoctorHealthy(t *testing.T) {
+	e := newEnv(t)
+	e.Consent("--profile", "contoso")
+	e.Consent("--profile", "fabrikam")
+	e.Sim.ResetStats()
+
+	r, res := doctor(t, e)
+	if res.Code != 0 || !r.OK {
+		t.Fatalf("doctor on healthy profiles: exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+	for _, p := range []string{"contoso", "fabrikam"} {
+		for _, c := range []string{"profile", "store", "tls", "clock", "refresh"} {
+			if st, detail, _ := r.status(p, c); st != "ok" {
+				t.Errorf("%s %s: %s (%s)", p, c, st, detail)
+			}
+		}
+	}
+	for _, c := range []string{"config folder", "cache folder"} {
+		if st, detail, _ := r.status("", c); st != "ok" {
+			t.Errorf("%s: %s (%s)", c, st, detail)
+		}
+	}
+	// One live redemption per profile, and the rotated token works afterwards.
+	if n := e.Sim.Stats().Requests["token"]; n != 2 {
+		t.Errorf("doctor made %d token requests for two profiles, want 2", n)
+	}
+	e.MustRun("get", "--profile", "contoso", "--force-refresh")
+
+	// --profile narrows to one; text output has one line per check.
+	res = e.MustRun("doctor", "--profile", "fabrikam")
+	if strings.Contains(res.Stdout, "profile contoso") || !strings.Contains(res.Stdout, "profile fabrikam") {
+		t.Fatalf("doctor --profile fabrikam:\n%s", res.Stdout)
+	}
+	for _, c := range []string{"store", "tls", "clock", "refresh"} {
+		if !strings.Contains(res.Stdout, "  ok    "+c) {
+			t.Errorf("text output lacks an ok line for %s:\n%s", c, res.Stdout)
+		}
+	}
+}
+
+func TestDoctorFindsWhatIsBroken(t *testing.T) {
+	e := newEnv(t)
+	e.Consent("--profile", "contoso")
+
+	t.Run("wrong passphrase", func(t *testing.T) {
+		e.Vars["PCTOKEN_FILE_PASSPHRASE"] = "not-the-passphrase"
+		defer func() { e.Vars["PCTOKEN_FILE_PASSPHRASE"] = harness.Passphrase }()
+		r, res := doctor(t, e)
+		st, _, fix := r.status("contoso", "store")
+		if res.Code != 5 || st != "fail" || !strings.Contains(fix, "PCTOKEN_FILE_PASSPHRASE") {
+			t.Fatalf("exit %d, store %s (fix %q)\n%s", res.Code, st, fix, res.Stdout)
+		}
+		if st, _, _ := r.status("contoso", "refresh"); st != "skip" {
+			t.Fatalf("refresh with an unreadable store: %s", st)
+		}
+		if st, _, _ := r.status("contoso", "tls"); st != "ok" {
+			t.Fatalf("tls: %s", st)
+		}
+	})
+
+	t.Run("unsafe folder", func(t *testing.T) {
+		dir := filepath.Join(e.Vars["XDG_CONFIG_HOME"], "pctoken-helper")
+		if err := os.Chmod(dir, 0o770); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Chmod(dir, 0o700)
+		r, res := doctor(t, e)
+		st, detail, fix := r.status("", "config folder")
+		if res.Code != 5 || st != "fail" || fix != "chmod 700 "+dir || !strings.Contains(detail, "writable by group or others") {
+			t.Fatalf("exit %d, config folder %s: %s (fix %q)", res.Code, st, detail, fix)
+		}
+	})
+
+	t.Run("unreachable authority", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close() // nothing listens there now: connections are refused
+		old := e.Vars["PCTOKEN_AUTHORITY_HOST"]
+		e.Vars["PCTOKEN_AUTHORITY_HOST"] = "https://" + addr
+		defer func() { e.Vars["PCTOKEN_AUTHORITY_HOST"] = old }()
+		r, res := doctor(t, e)
+		if st, detail, _ := r.status("contoso", "tls"); res.Code != 4 || st != "fail" || !strings.Contains(detail, "failed to reach the authority") {
+			t.Fatalf("exit %d, tls %s: %s", res.Code, st, detail)
+		}
+		if st, _, _ := r.status("contoso", "refresh"); st != "skip" {
+			t.Fatalf("refresh with no authority: %s", st)
+		}
+	})
+
+	t.Run("revoked refresh token", func(t *testing.T) {
+		e.Sim.RevokeRefreshTokens()
+		r, res := doctor(t, e)
+		st, detail, fix := r.status("contoso", "refresh")
+		if res.Code != 3 || st != "fail" || !strings.Contains(detail, "AADSTS50173") || !strings.Contains(fix, "pctoken-helper consent --profile contoso") {
+			t.Fatalf("exit %d, refresh %s: %s (fix %q)", res.Code, st, detail, fix)
+		}
+		// The text output carries the same, with the fix on its own line.
+		res2 := e.Run("doctor")
+		if res2.Code != 3 || !strings.Contains(res2.Stdout, "fail  refresh") || !strings.Contains(res2.Stdout, "fix: pctoken-helper consent --profile contoso") {
+			t.Fatalf("text: exit %d\n%s", res2.Code, res2.Stdout)
+		}
+	})
+
+	t.Run("unknown profile", func(t *testing.T) {
+		r, res := doctor(t, e, "--profile", "contosso")
+		if st, detail, _ := r.status("contosso", "profile"); res.Code != 2 || st != "fail" || !strings.Contains(detail, "did you mean contoso?") {
+			t.Fatalf("exit %d, profile %s: %s", res.Code, st, detail)
+		}
+	})
+}
+
+func TestDoctorWithNoProfile(t *testing.T) {
+	e := newEnv(t)
+	r, res := doctor(t, e)
+	if st, _, fix := r.status("", "profiles"); res.Code != 3 || st != "fail" || !strings.Contains(fix, "--client-id") {
+		t.Fatalf("exit %d, profiles %s (fix %q)", res.Code, st, fix)
+	}
+}
