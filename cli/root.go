@@ -20,6 +20,7 @@ type Root struct {
 	Logout         LogoutCmd         `cmd:"" help:"Forget a profile: refresh token, stored secret, cached tokens, settings."`
 	Doctor         DoctorCmd         `cmd:"" help:"Check each profile's store, folders, TLS to the authority, clock and a live refresh; say what to fix."`
 	Setup          SetupCmd          `cmd:"" help:"Write git's or kubectl's configuration for the helper (setup git, setup kubeconfig)."`
+	Completion     CompletionCmd     `cmd:"" help:"Print the shell completion script for bash, zsh, fish or powershell."`
 	Profiles       ProfileCmd        `cmd:"" name:"profile" help:"List saved profiles, or show one (never a secret)."`
 }
 
