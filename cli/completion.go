@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -141,11 +142,20 @@ func setPredictors(cmd *complete.Command, byFlag map[string]complete.Predictor) 
 // --config-dir, else PCTOKEN_CONFIG_DIR, else the default one.
 func profileNames(a complete.Args, env Env) []string {
 	g := settings.Given{ConfigDir: env.Getenv("PCTOKEN_CONFIG_DIR")}
-	for i, w := range a.Completed {
+	// The whole line, not a: inside a command, a holds only the words after it.
+	line := env.Getenv("COMP_LINE")
+	if point, err := strconv.Atoi(env.Getenv("COMP_POINT")); err == nil && point >= 0 && point < len(line) {
+		line = line[:point]
+	}
+	words := strings.Fields(line)
+	if len(words) > 0 && a.Last != "" {
+		words = words[:len(words)-1] // the word being typed
+	}
+	for i, w := range words {
 		if v, ok := strings.CutPrefix(w, "--config-dir="); ok {
 			g.ConfigDir = v
-		} else if w == "--config-dir" && i+1 < len(a.Completed) {
-			g.ConfigDir = a.Completed[i+1]
+		} else if w == "--config-dir" && i+1 < len(words) {
+			g.ConfigDir = words[i+1]
 		}
 	}
 	if strings.HasPrefix(g.ConfigDir, "~/") {
