@@ -130,7 +130,11 @@ func TestBashCompletionOnATerminal(t *testing.T) {
 			screen.Write(buf[:n])
 		}
 	}
-	p.Master.WriteString("eval \"$(pctoken-helper completion bash)\"; echo READY\n")
+	// The line docs/getting-started.md says to put in ~/.bashrc.
+	for _, line := range strings.Split(strings.TrimSpace(recipe(t, "getting-started.md", "completion-bash")), "\n") {
+		p.Master.WriteString(line + "\n")
+	}
+	p.Master.WriteString("echo READY\n")
 	waitFor("READY\r\n")
 	// "con" + TAB becomes "contoso": the command prints that profile's client id,
 	// which "con" alone would not (it would fail, naming contoso as a suggestion).

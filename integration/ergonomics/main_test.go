@@ -104,3 +104,27 @@ func noSecret(t *testing.T, outs ...string) {
 		}
 	}
 }
+
+// recipe is the fenced block after the marker <!-- test: name --> in docs/page, so
+// that the tests run what the docs tell people to run.
+func recipe(t *testing.T, page, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, marker := string(b), "<!-- test: "+name+" -->"
+	if n := strings.Count(doc, marker); n != 1 {
+		t.Fatalf("docs/%s has %d markers %q, want 1", page, n, marker)
+	}
+	rest := strings.TrimLeft(doc[strings.Index(doc, marker)+len(marker):], "\n")
+	if !strings.HasPrefix(rest, "```") {
+		t.Fatalf("docs/%s: no fenced block right after %q", page, marker)
+	}
+	_, body, _ := strings.Cut(rest, "\n")
+	body, _, ok := strings.Cut(body, "\n```")
+	if !ok {
+		t.Fatalf("docs/%s: the block after %q never ends", page, marker)
+	}
+	return body + "\n"
+}

@@ -39,9 +39,12 @@ func TestSetupGit(t *testing.T) {
 		t.Fatal("the dry run wrote ~/.gitconfig")
 	}
 
-	// Twice: one helper entry, after the empty one that clears helpers before it.
+	// The recipe of docs/git.md, twice: one helper entry, after the empty one that
+	// clears helpers before it.
 	for range 2 {
-		e.MustRun("setup", "git", "--profile", "contoso")
+		if _, stderr, code := e.program(t, "", nil, "sh", "-e", "-c", recipe(t, "git.md", "setup-git")); code != 0 {
+			t.Fatalf("the setup-git recipe: exit %d\n%s", code, stderr)
+		}
 	}
 	out, stderr, code := e.program(t, "", gitEnv(), "git", "config", "--global", "--get-all", "credential.https://dev.azure.com.helper")
 	if code != 0 {
@@ -211,10 +214,18 @@ func TestSetupKubeconfig(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 
-	// kubectl runs the plugin and the customer's API server accepts the token.
+	// kubectl runs the plugin and the customer's API server accepts the token; the
+	// recipe of docs/kubernetes.md (setup, then kubectl) does the same on the file.
 	out, stderr, code := e.program(t, "", nil, "kubectl", "get", "--raw", "/version")
 	if code != 0 || !strings.Contains(out, "v1.32.4") {
 		t.Fatalf("kubectl: exit %d\n%s\n%s", code, out, stderr)
+	}
+	out, stderr, code = e.program(t, "", nil, "sh", "-e", "-c", recipe(t, "kubernetes.md", "setup-kubeconfig"))
+	if code != 0 || !strings.Contains(out, "v1.32.4") {
+		t.Fatalf("the setup-kubeconfig recipe: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if again, _ := os.ReadFile(kc); string(again) != string(first) {
+		t.Fatal("the recipe changed the converted file")
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
