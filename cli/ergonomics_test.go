@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/posener/complete"
 )
 
 func TestCompletionRequested(t *testing.T) {
@@ -60,4 +62,27 @@ func TestCleanText(t *testing.T) {
 	if got := cleanText(strings.Repeat("x", 20), 5); got != "xxxxx..." {
 		t.Fatalf("cleanText bound = %q", got)
 	}
+}
+
+// FuzzCompletionLine: whatever the shell puts in COMP_LINE and COMP_POINT, reading
+// the profile names' folder from it neither panics nor reads outside the line.
+func FuzzCompletionLine(f *testing.F) {
+	f.Add("pctoken-helper --config-dir /tmp/x profile show c", "50", "c")
+	f.Add("pctoken-helper --config-dir=", "3", "")
+	f.Add("\xff --config-dir", "-1", "x")
+	f.Fuzz(func(t *testing.T, line, point, last string) {
+		env := Env{Getenv: func(k string) string {
+			switch k {
+			case "COMP_LINE":
+				return line
+			case "COMP_POINT":
+				return point
+			case "PCTOKEN_CONFIG_DIR":
+				return t.TempDir()
+			}
+			return ""
+		}}
+		_ = completionRequested([]string{"pctoken-helper", last, ""}, env.Getenv)
+		_ = profileNames(complete.Args{Last: last}, env)
+	})
 }

@@ -1,11 +1,17 @@
 package ergonomics
 
 import (
+	"encoding/pem"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pctoken/pctoken-helper/integration/harness"
 )
@@ -161,5 +167,42 @@ func TestDoctorWithNoProfile(t *testing.T) {
 	r, res := doctor(t, e)
 	if st, _, fix := r.status("", "profiles"); res.Code != 3 || st != "fail" || !strings.Contains(fix, "--client-id") {
 		t.Fatalf("exit %d, profiles %s (fix %q)", res.Code, st, fix)
+	}
+}
+
+// TestDoctorClockSkew puts a TLS proxy whose answers carry a Date ten minutes in the
+// past in front of the simulator: doctor reports this machine's clock as ahead.
+func TestDoctorClockSkew(t *testing.T) {
+	e := newEnv(t)
+	e.Consent("--profile", "contoso")
+	target, err := url.Parse(e.Sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = e.Sim.HTTPClient().Transport
+	rp.ModifyResponse = func(r *http.Response) error {
+		r.Header.Set("Date", time.Now().Add(-10*time.Minute).UTC().Format(http.TimeFormat))
+		return nil
+	}
+	proxy := httptest.NewTLSServer(rp)
+	defer proxy.Close()
+	// Trust the simulator's CA and the proxy's certificate.
+	ca, err := os.ReadFile(e.Sim.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(bundle, append(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: proxy.Certificate().Raw})...), 0o600)
+	e.Vars["SSL_CERT_FILE"] = bundle
+	e.Vars["PCTOKEN_AUTHORITY_HOST"] = proxy.URL
+
+	r, res := doctor(t, e)
+	st, detail, fix := r.status("contoso", "clock")
+	if res.Code != 5 || st != "fail" || !strings.Contains(detail, "ahead of the identity provider's") || !strings.Contains(fix, "synchronise the clock") {
+		t.Fatalf("exit %d, clock %s: %s (fix %q)\n%s", res.Code, st, detail, fix, res.Stdout)
+	}
+	if st, _, _ := r.status("contoso", "tls"); st != "ok" {
+		t.Fatalf("tls through the proxy: %s", st)
 	}
 }
