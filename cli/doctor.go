@@ -91,9 +91,10 @@ func (a *App) diagnose(ctx context.Context, timeout time.Duration) []checkResult
 	if err != nil {
 		return append(out, failed("", "profiles", configError("%w", err), ""))
 	}
+	ciMode := a.Getenv("PCTOKEN_REFRESH_TOKEN") != ""
 	names := saved
-	if a.Profile != "" {
-		names = []string{a.Profile}
+	if a.Profile != "" || len(saved) == 0 && ciMode {
+		names = []string{a.profileName("")}
 	}
 	if len(names) == 0 {
 		err := &failure.Error{Kind: failure.ConsentNeeded, Message: "no profile was ever saved"}
@@ -137,16 +138,24 @@ func (a *App) diagnoseProfile(ctx context.Context, name string, saved []string, 
 	if err != nil {
 		return fail("profile", err)
 	}
-	if !s.Saved {
+	ciMode := a.Getenv("PCTOKEN_REFRESH_TOKEN") != ""
+	switch {
+	case !s.Saved && !ciMode:
 		err := unknownProfile(name, saved, profile.ErrNotFound)
 		return append(out, failed(name, "profile", err, a.remedy(err)))
+	case !s.Saved && s.ClientID == "":
+		return fail("profile", usageError("CI mode needs the application id: pass --client-id ID or set PCTOKEN_CLIENT_ID"))
+	case !s.Saved:
+		out = append(out, checkResult{Profile: name, Check: "profile", Status: checkOK,
+			Detail: fmt.Sprintf("CI mode, not saved: client %s from flags and variables", s.ClientID)})
+	default:
+		out = append(out, checkResult{Profile: name, Check: "profile", Status: checkOK,
+			Detail: fmt.Sprintf("client %s, account %s, home tenant %s", s.ClientID, orDefault(s.Account.Username, "-"), orDefault(s.HomeTenant, "-"))})
 	}
-	out = append(out, checkResult{Profile: name, Check: "profile", Status: checkOK,
-		Detail: fmt.Sprintf("client %s, account %s, home tenant %s", s.ClientID, orDefault(s.Account.Username, "-"), orDefault(s.HomeTenant, "-"))})
 
 	// The store and its passphrase: can the refresh token be read? (It is never shown.)
 	storeOK := false
-	if rt := a.Getenv("PCTOKEN_REFRESH_TOKEN"); rt != "" {
+	if ciMode {
 		out = append(out, checkResult{Profile: name, Check: "store", Status: checkOK, Detail: "CI mode: the refresh token comes from PCTOKEN_REFRESH_TOKEN"})
 		storeOK = true
 	} else if st, used, err := a.secureStore(s); err != nil {

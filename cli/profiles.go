@@ -29,7 +29,7 @@ type ProfileListCmd struct {
 // ProfileShowCmd shows one saved profile.
 type ProfileShowCmd struct {
 	Output string `short:"o" enum:"text,json" default:"text" help:"text or json."`
-	Name   string `arg:"" placeholder:"P" predictor:"profile" help:"The profile to show."`
+	Name   string `arg:"" optional:"" placeholder:"P" predictor:"profile" help:"The profile to show (default: --profile, else default)."`
 }
 
 // profileInfo is what profile list and show report of a saved profile.
@@ -96,6 +96,9 @@ func (c *ProfileShowCmd) Run(a *App) error {
 	dir, err := a.given().Profiles()
 	if err != nil {
 		return err
+	}
+	if c.Name == "" {
+		c.Name = a.profileName("")
 	}
 	if err := profile.ValidName(c.Name); err != nil {
 		return usageError("%w", err)

@@ -1,6 +1,7 @@
 package ergonomics
 
 import (
+	"encoding/json"
 	"encoding/pem"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pctoken/pctoken-helper/integration/entrasim"
 	"github.com/pctoken/pctoken-helper/integration/harness"
 )
 
@@ -205,4 +207,59 @@ func TestDoctorClockSkew(t *testing.T) {
 	if st, _, _ := r.status("contoso", "tls"); st != "ok" {
 		t.Fatalf("tls through the proxy: %s", st)
 	}
+}
+
+// TestDoctorInCIMode: with PCTOKEN_REFRESH_TOKEN and no saved profile, doctor checks
+// the variable's token with a live refresh.
+func TestDoctorInCIMode(t *testing.T) {
+	e := newEnv(t)
+	e.Vars["PCTOKEN_REFRESH_TOKEN"] = rawRefreshToken(t, e)
+	r, res := doctor(t, e)
+	if res.Code != 0 || !r.OK {
+		t.Fatalf("doctor in CI mode: exit %d\n%s\n%s", res.Code, res.Stdout, res.Stderr)
+	}
+	if st, detail, _ := r.status("default", "store"); st != "ok" || !strings.Contains(detail, "PCTOKEN_REFRESH_TOKEN") {
+		t.Fatalf("store: %s %s", st, detail)
+	}
+	if st, _, _ := r.status("default", "refresh"); st != "ok" {
+		t.Fatalf("refresh: %s\n%s", st, res.Stdout)
+	}
+}
+
+// rawRefreshToken signs the simulator's user in through the device-code flow, as a
+// CI bootstrap would, and returns the refresh token a CI secret would hold.
+func rawRefreshToken(t *testing.T, e *env) string {
+	t.Helper()
+	e.Sim.ApproveDeviceCodes(true)
+	c := e.Sim.HTTPClient()
+	post := func(path string, form url.Values) map[string]any {
+		resp, err := c.PostForm(e.Sim.URL()+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	dc := post("/organizations/oauth2/v2.0/devicecode", url.Values{"client_id": {entrasim.PublicClientID},
+		"scope": {"https://api.partnercenter.microsoft.com/user_impersonation openid profile offline_access"}})
+	code, _ := dc["device_code"].(string)
+	for range 10 {
+		tok := post("/organizations/oauth2/v2.0/token", url.Values{
+			"grant_type":  {"urn:ietf:params:oauth:grant-type:device_code"},
+			"client_id":   {entrasim.PublicClientID},
+			"device_code": {code},
+		})
+		if rt, _ := tok["refresh_token"].(string); rt != "" {
+			return rt
+		}
+		if tok["error"] != "authorization_pending" {
+			t.Fatalf("device code: %v", tok["error"])
+		}
+	}
+	t.Fatal("the device code was never approved")
+	return ""
 }

@@ -68,6 +68,12 @@ func TestProfileListAndShow(t *testing.T) {
 			t.Fatalf("show lacks %q:\n%s", want, res.Stdout)
 		}
 	}
+	// No name: the --profile given (here by its variable).
+	e.Vars["PCTOKEN_PROFILE"] = "fabrikam"
+	if res := e.MustRun("profile", "show"); !strings.HasPrefix(res.Stdout, "profile ") || !strings.Contains(res.Stdout, "fabrikam") {
+		t.Fatalf("show without a name:\n%s", res.Stdout)
+	}
+	delete(e.Vars, "PCTOKEN_PROFILE")
 	res = e.MustRun("profile", "show", "contoso", "-o", "json")
 	var one struct {
 		Name     string `json:"name"`
