@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -78,7 +79,7 @@ func Convert(doc []byte, sel Selector, x Exec) ([]byte, string, error) {
 	entry := named(users, userName)
 	if entry == nil {
 		if sel.User != "" {
-			return nil, "", fmt.Errorf("no user %s in the kubeconfig (users: %s)", userName, strings.Join(names(users), ", "))
+			return nil, "", fmt.Errorf("no user %s in the kubeconfig (users: %s)", shown(userName), orNone(names(users)))
 		}
 		// The context names a user with no entry yet: add it.
 		entry = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
@@ -130,7 +131,7 @@ func pickUser(top *yaml.Node, sel Selector) (string, error) {
 		if contexts != nil && contexts.Kind == yaml.SequenceNode {
 			list = names(contexts)
 		}
-		return "", fmt.Errorf("no context %s in the kubeconfig (contexts: %s)", ctxName, orNone(list))
+		return "", fmt.Errorf("no context %s in the kubeconfig (contexts: %s)", shown(ctxName), orNone(list))
 	}
 	body := value(c, "context")
 	u := (*yaml.Node)(nil)
@@ -138,16 +139,42 @@ func pickUser(top *yaml.Node, sel Selector) (string, error) {
 		u = value(body, "user")
 	}
 	if u == nil || u.Kind != yaml.ScalarNode || u.Value == "" {
-		return "", fmt.Errorf("context %s names no user: pass --user", ctxName)
+		return "", fmt.Errorf("context %s names no user: pass --user", shown(ctxName))
 	}
 	return u.Value, nil
 }
 
+// orNone lists names for an error message: at most maxListed, each shown.
 func orNone(list []string) string {
+	const maxListed = 20
 	if len(list) == 0 {
 		return "none"
 	}
-	return strings.Join(list, ", ")
+	out := make([]string, 0, min(len(list), maxListed)+1)
+	for i, n := range list {
+		if i == maxListed {
+			out = append(out, fmt.Sprintf("and %d more", len(list)-maxListed))
+			break
+		}
+		out = append(out, shown(n))
+	}
+	return strings.Join(out, ", ")
+}
+
+// shown is a name from the file as an error message may show it: control
+// characters dropped, at most 80 characters.
+func shown(s string) string {
+	const maxLen = 80
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > maxLen {
+		s = string(r[:maxLen]) + "..."
+	}
+	return s
 }
 
 func execNode(x Exec) *yaml.Node {

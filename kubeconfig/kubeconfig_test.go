@@ -1,6 +1,7 @@
 package kubeconfig
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,4 +214,20 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("not idempotent:\n%s\n---\n%s", out, again)
 		}
 	})
+}
+
+func TestErrorsShowNamesCleanAndBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nusers:\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "- name: \"u%d\\x1b[31m\"\n  user: {}\n", i)
+	}
+	_, _, err := Convert([]byte(b.String()), Selector{User: "x\x07" + strings.Repeat("y", 200)}, helper)
+	if err == nil {
+		t.Fatal("an unknown user was accepted")
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\x1b\x07") || !strings.Contains(msg, "and 10 more") || len(msg) > 1000 {
+		t.Fatalf("message: %q", msg)
+	}
 }
