@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/pctoken/pctoken-helper/cloud"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/kubeconfig"
+	"github.com/pctoken/pctoken-helper/profile"
 )
 
 // SetupCmd writes the configuration the docs otherwise ask people to paste.
@@ -55,6 +57,9 @@ func (c *SetupGitCmd) Run(ctx context.Context, a *App) error {
 		if _, err := path.Match(h, ""); err != nil {
 			return usageError("invalid --host %q: %w", h, err)
 		}
+	}
+	if err := a.profileForSetup(); err != nil {
+		return err
 	}
 	scope := c.Scope
 	if scope == "" {
@@ -114,6 +119,9 @@ func (c *SetupKubeconfigCmd) Run(a *App) error {
 	if c.Context != "" && c.User != "" {
 		return usageError("give --context or --user, not both")
 	}
+	if err := a.profileForSetup(); err != nil {
+		return err
+	}
 	home, _ := os.UserHomeDir()
 	file, err := kubeconfig.Path(c.Kubeconfig, a.Getenv("KUBECONFIG"), home)
 	if err != nil {
@@ -160,6 +168,30 @@ func (c *SetupKubeconfigCmd) Run(a *App) error {
 	}
 	fmt.Fprintf(a.Stderr, "User %s in %s now gets its tokens from pctoken-helper exec-credential (profile %s).\n", user, file, a.profileName(""))
 	return nil
+}
+
+// profileForSetup refuses to write configuration for a mistyped profile: one that
+// is not saved while others are is a usage error naming the nearest. With none saved
+// yet, configuring first and consenting afterwards is fine: it only says so.
+func (a *App) profileForSetup() error {
+	name := a.profileName("")
+	dir, err := a.given().Profiles()
+	if err != nil {
+		return err
+	}
+	if err := profile.ValidName(name); err != nil {
+		return usageError("%w", err)
+	}
+	_, err = dir.Load(name)
+	if err == nil || a.Getenv("PCTOKEN_REFRESH_TOKEN") != "" {
+		return nil
+	}
+	saved, _ := dir.List()
+	if errors.Is(err, profile.ErrNotFound) && len(saved) == 0 {
+		a.warnf("profile %s is not saved yet: run pctoken-helper consent --profile %s --client-id ID before using this configuration", name, name)
+		return nil
+	}
+	return unknownProfile(name, saved, err)
 }
 
 // helperCommand is how configuration written for git and kubectl names this

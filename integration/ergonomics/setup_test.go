@@ -78,7 +78,14 @@ func TestSetupGit(t *testing.T) {
 		t.Fatalf("git credential fill for the added host: exit %d\n%s", code, stderr)
 	}
 
-	if res := e.Run("setup", "git", "--host", "dev.azure.com/evil"); res.Code != 2 {
+	// A mistyped profile: exit 2 naming the saved one, and nothing written.
+	before, _ := os.ReadFile(filepath.Join(e.Vars["HOME"], ".gitconfig"))
+	res = e.Run("setup", "git", "--profile", "contosso")
+	after, _ := os.ReadFile(filepath.Join(e.Vars["HOME"], ".gitconfig"))
+	if res.Code != 2 || !strings.Contains(res.Stderr, "did you mean contoso?") || string(after) != string(before) {
+		t.Fatalf("setup git --profile contosso: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if res := e.Run("setup", "git", "--profile", "contoso", "--host", "dev.azure.com/evil"); res.Code != 2 {
 		t.Fatalf("a host with a path: exit %d\n%s", res.Code, res.Stderr)
 	}
 }
@@ -236,13 +243,23 @@ func TestSetupKubeconfig(t *testing.T) {
 
 func TestSetupKubeconfigMistakes(t *testing.T) {
 	e := newEnv(t)
+	// With no profile saved yet, configuring first is allowed, with a warning.
+	kc0 := filepath.Join(t.TempDir(), "config")
+	os.WriteFile(kc0, []byte("apiVersion: v1\nkind: Config\ncontexts:\n- name: a\n  context: {user: u}\ncurrent-context: a\nusers: []\n"), 0o600)
+	if res := e.MustRun("setup", "kubeconfig", "--kubeconfig", kc0, "--profile", "contoso"); !strings.Contains(res.Stderr, "warning: profile contoso is not saved yet") {
+		t.Errorf("no warning for a profile not saved yet:\n%s", res.Stderr)
+	}
+	e.Consent("--profile", "contoso")
+	if res := e.Run("setup", "kubeconfig", "--kubeconfig", kc0, "--profile", "contosso"); res.Code != 2 || !strings.Contains(res.Stderr, "did you mean contoso?") {
+		t.Errorf("a mistyped profile: exit %d\n%s", res.Code, res.Stderr)
+	}
 	kc := filepath.Join(t.TempDir(), "config")
 	for _, tt := range []struct {
 		args []string
 		code int
 		want string
 	}{
-		{[]string{"--kubeconfig", kc}, 5, "az aks get-credentials"},
+		{[]string{"--kubeconfig", kc, "--profile", "contoso"}, 5, "az aks get-credentials"},
 		{[]string{"--kubeconfig", kc, "--context", "a", "--user", "b"}, 2, "not both"},
 	} {
 		res := e.Run(append([]string{"setup", "kubeconfig"}, tt.args...)...)
@@ -251,7 +268,7 @@ func TestSetupKubeconfigMistakes(t *testing.T) {
 		}
 	}
 	os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\ncontexts:\n- name: a\n  context: {user: u}\ncurrent-context: a\nusers: []\n"), 0o600)
-	res := e.Run("setup", "kubeconfig", "--kubeconfig", kc, "--context", "b")
+	res := e.Run("setup", "kubeconfig", "--kubeconfig", kc, "--context", "b", "--profile", "contoso")
 	if res.Code != 2 || !strings.Contains(res.Stderr, "no context b") || !strings.Contains(res.Stderr, "contexts: a") {
 		t.Errorf("unknown context: exit %d\n%s", res.Code, res.Stderr)
 	}
