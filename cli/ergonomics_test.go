@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/posener/complete"
 )
@@ -85,4 +88,52 @@ func FuzzCompletionLine(f *testing.F) {
 		_ = completionRequested([]string{"pctoken-helper", last, ""}, env.Getenv)
 		_ = profileNames(complete.Args{Last: last}, env)
 	})
+}
+
+// TestArgvToInputOfEverydayCommands: what kong hands profile, doctor, setup and
+// completion for a command line (the table of TestArgvToInput, for the new commands).
+func TestArgvToInputOfEverydayCommands(t *testing.T) {
+	for _, k := range []string{"PCTOKEN_PROFILE", "PCTOKEN_TENANT"} {
+		t.Setenv(k, "x")
+		os.Unsetenv(k)
+	}
+	tests := []struct {
+		argv []string
+		cmd  string
+		ok   func(r *Root) bool
+	}{
+		{[]string{"profile", "list"}, "profile list", func(r *Root) bool { return r.Profiles.List.Output == "text" }},
+		{[]string{"profile", "show", "contoso", "-o", "json"}, "profile show <name>", func(r *Root) bool {
+			return r.Profiles.Show.Name == "contoso" && r.Profiles.Show.Output == "json"
+		}},
+		{[]string{"profile", "show"}, "profile show", func(r *Root) bool { return r.Profiles.Show.Name == "" }},
+		{[]string{"doctor", "--profile", "contoso", "-o", "json", "--timeout", "5s"}, "doctor", func(r *Root) bool {
+			return r.Profile == "contoso" && r.Doctor.Output == "json" && r.Doctor.Timeout == 5*time.Second
+		}},
+		{[]string{"doctor"}, "doctor", func(r *Root) bool { return r.Doctor.Output == "text" && r.Doctor.Timeout == 30*time.Second }},
+		{[]string{"setup", "git", "--host", "a.example", "--host", "*.b.example", "--scope", "azure-devops", "--dry-run"}, "setup git", func(r *Root) bool {
+			g := r.Setup.Git
+			return slices.Equal(g.Host, []string{"a.example", "*.b.example"}) && g.Scope == "azure-devops" && g.DryRun
+		}},
+		{[]string{"setup", "kubeconfig", "--kubeconfig", "/k", "--context", "c", "--scope", "aks", "--tenant", "t.example", "--dry-run"}, "setup kubeconfig", func(r *Root) bool {
+			k := r.Setup.Kubeconfig
+			return k.Kubeconfig == "/k" && k.Context == "c" && slices.Equal(k.Scope, []string{"aks"}) && r.Tenant == "t.example" && k.DryRun
+		}},
+		{[]string{"completion", "powershell"}, "completion <shell>", func(r *Root) bool { return r.Completion.Shell == "powershell" }},
+	}
+	for _, tt := range tests {
+		r, kctx, err := parse(t, tt.argv...)
+		if err != nil {
+			t.Errorf("%q: %v", tt.argv, err)
+			continue
+		}
+		if got := kctx.Command(); got != tt.cmd || !tt.ok(r) {
+			t.Errorf("%q: command %q, input %+v", tt.argv, got, r)
+		}
+	}
+	for _, argv := range [][]string{{"completion", "tcsh"}, {"profile", "show", "a", "b"}, {"doctor", "-o", "yaml"}} {
+		if _, _, err := parse(t, argv...); err == nil {
+			t.Errorf("%q was accepted", argv)
+		}
+	}
 }
