@@ -94,18 +94,36 @@ func TestBashCompletion(t *testing.T) {
 	}
 }
 
-// TestBashCompletionOnATerminal types a command with TAB into an interactive bash on
-// a pseudo-terminal: the completed profile name is what the command then runs with.
-func TestBashCompletionOnATerminal(t *testing.T) {
+// TestCompletionOnATerminal types a command with TAB into an interactive shell on a
+// pseudo-terminal, after the line getting-started.md gives for that shell: the
+// completed profile name is what the command then runs with.
+func TestCompletionOnATerminal(t *testing.T) {
 	e := newEnv(t)
 	e.Consent("--profile", "contoso")
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("bash is not on PATH")
+	for _, sh := range []struct {
+		name  string
+		argv  []string
+		setup []string
+	}{
+		// The line docs/getting-started.md says to put in ~/.bashrc.
+		{"bash", []string{"--norc", "--noprofile", "-i"}, strings.Split(strings.TrimSpace(recipe(t, "getting-started.md", "completion-bash")), "\n")},
+		{"zsh", []string{"-f", "-i"}, []string{"source <(pctoken-helper completion zsh)"}},
+		{"fish", []string{"--no-config", "-i"}, []string{"pctoken-helper completion fish | source"}},
+	} {
+		t.Run(sh.name, func(t *testing.T) {
+			path, err := exec.LookPath(sh.name)
+			if err != nil {
+				t.Skipf("%s is not installed", sh.name)
+			}
+			typeWithTab(t, e, append([]string{path}, sh.argv...), sh.setup)
+		})
 	}
+}
+
+func typeWithTab(t *testing.T, e *env, argv, setup []string) {
 	p := testpty.Open(t)
-	cmd := exec.Command(bash, "--norc", "--noprofile", "-i")
-	cmd.Env = e.environ("PS1=$ ", "TERM=dumb", "INPUTRC=/dev/null")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = e.environ("PS1=$ ", "PROMPT=$ ", "TERM=dumb", "INPUTRC=/dev/null", "ZDOTDIR="+t.TempDir())
 	cmd.Dir = t.TempDir()
 	p.Attach(cmd, true)
 	cmd.Stdout, cmd.Stderr = p.Slave, p.Slave
@@ -123,22 +141,24 @@ func TestBashCompletionOnATerminal(t *testing.T) {
 		buf := make([]byte, 4096)
 		for !strings.Contains(screen.String(), want) {
 			if time.Now().After(deadline) {
-				t.Fatalf("the terminal never showed %q:\n%s", want, screen.String())
+				t.Fatalf("the terminal never showed %q:\n%q", want, screen.String())
 			}
 			p.Master.SetReadDeadline(time.Now().Add(time.Second))
 			n, _ := p.Master.Read(buf)
 			screen.Write(buf[:n])
 		}
 	}
-	// The line docs/getting-started.md says to put in ~/.bashrc.
-	for _, line := range strings.Split(strings.TrimSpace(recipe(t, "getting-started.md", "completion-bash")), "\n") {
+	for _, line := range setup {
 		p.Master.WriteString(line + "\n")
 	}
-	p.Master.WriteString("echo READY\n")
-	waitFor("READY\r\n")
+	// The marker is printed by the shell, not echoed: the echo shows the quotes.
+	p.Master.WriteString("echo READY'-'OK\n")
+	waitFor("READY-OK")
 	// "con" + TAB becomes "contoso": the command prints that profile's client id,
 	// which "con" alone would not (it would fail, naming contoso as a suggestion).
-	p.Master.WriteString("pctoken-helper profile show con\t\n")
+	p.Master.WriteString("pctoken-helper profile show con\t")
+	time.Sleep(500 * time.Millisecond) // let the completion land before Enter (not asserted on)
+	p.Master.WriteString("\n")
 	waitFor(entrasim.PublicClientID)
 	p.Master.WriteString("exit\n")
 }
