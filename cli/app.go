@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/pctoken/pctoken-helper/cache"
@@ -284,18 +283,7 @@ func (a *App) missingProfile(name string) error {
 	if dir, err := a.given().Profiles(); err == nil {
 		saved, _ = dir.List()
 	}
-	if len(saved) == 0 {
-		return &failure.Error{Kind: failure.ConsentNeeded, Profile: name,
-			Message: fmt.Sprintf("profile %s was never consented (no saved profiles on this machine)", name),
-			Remedy:  "pctoken-helper consent --profile " + name + " --client-id ID"}
-	}
-	msg := fmt.Sprintf("no profile %s (saved profiles: %s)", name, strings.Join(saved, ", "))
-	remedy := "pctoken-helper consent --profile " + name + " --client-id ID, or use one of the saved profiles"
-	if near := settings.Nearest(name, saved); near != "" {
-		msg = fmt.Sprintf("no profile %s: did you mean %s? (saved profiles: %s)", name, near, strings.Join(saved, ", "))
-		remedy = "use --profile " + near
-	}
-	return &failure.Error{Kind: failure.Usage, Profile: name, Message: msg, Remedy: remedy}
+	return unknownProfile(name, saved, profile.ErrNotFound)
 }
 
 // recordRotation notes in the saved profile when its refresh token was last rotated,
@@ -386,6 +374,9 @@ func remedyFor(err error, profileName string) string {
 	}
 	var e *failure.Error
 	errors.As(err, &e)
+	if e != nil && e.Remedy != "" {
+		return e.Remedy // the failing layer knew better
+	}
 	switch failure.KindOf(err) {
 	case failure.ConsentNeeded:
 		if e != nil && e.AADSTS == "50020" {

@@ -113,6 +113,9 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 			}
 		}
 	}()
+	if completionRequested(args, env.Getenv) {
+		return completeLine(parser, env)
+	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "error: %v\nhint: pctoken-helper --help\n", err)

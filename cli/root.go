@@ -24,6 +24,10 @@ type Root struct {
 	Tenants        TenantsCmd        `cmd:"" help:"List the customer tenants this partner user can reach (GDAP relationships or Partner Center)."`
 	Check          CheckCmd          `cmd:"" help:"Get a token per tenant and scope and classify what fails, with the fix."`
 	Mi             MiCmd             `cmd:"" help:"A local managed-identity endpoint for Azure SDKs and tools (mi exec, mi serve)."`
+	Doctor         DoctorCmd         `cmd:"" help:"Check each profile's store, folders, TLS to the authority, clock and a live refresh; say what to fix."`
+	Setup          SetupCmd          `cmd:"" help:"Write git's or kubectl's configuration for the helper (setup git, setup kubeconfig)."`
+	Completion     CompletionCmd     `cmd:"" help:"Print the shell completion script for bash, zsh, fish or powershell."`
+	Profiles       ProfileCmd        `cmd:"" name:"profile" help:"List saved profiles, or show one (never a secret)."`
 }
 
 // Globals are the settings every command shares.

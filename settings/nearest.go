@@ -5,6 +5,7 @@ import (
 
 	"github.com/pctoken/pctoken-helper/cloud"
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/suggest"
 )
 
 // oidcScopes are the scopes Entra takes as bare words besides the aliases.
@@ -26,10 +27,10 @@ func CheckScopes(given []string) error {
 			}
 			known := append(cloud.Aliases(), oidcScopes...)
 			msg := "unknown scope " + QuoteShort(s) + ": not an alias (" + strings.Join(cloud.Aliases(), ", ") + ") nor a full scope such as https://graph.microsoft.com/.default"
-			if near := Nearest(s, known); near != "" {
+			if near := suggest.Nearest(s, known); near != "" {
 				msg = "unknown scope " + QuoteShort(s) + ": did you mean " + near + "? (aliases: " + strings.Join(cloud.Aliases(), ", ") + ")"
 			}
-			return &failure.Error{Kind: failure.Usage, Message: msg, Remedy: "pctoken-helper get --scope " + orFirst(Nearest(s, known), "graph")}
+			return &failure.Error{Kind: failure.Usage, Message: msg, Remedy: "pctoken-helper get --scope " + orFirst(suggest.Nearest(s, known), "graph")}
 		}
 	}
 	return nil
@@ -49,46 +50,4 @@ func orFirst(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// Nearest is the candidate closest to word by edit distance (case ignored), if one is
-// close enough to be what was meant: at most a third of the word's letters apart, and
-// never more than three.
-func Nearest(word string, candidates []string) string {
-	best, bestD := "", 0
-	limit := min(3, max(1, len(word)/3))
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(word), strings.ToLower(c))
-		if d <= limit && (best == "" || d < bestD) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Damerau-Levenshtein distance (adjacent swaps count one), the
-// usual measure of a typing mistake.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }

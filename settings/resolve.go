@@ -13,6 +13,7 @@ import (
 	"github.com/pctoken/pctoken-helper/cloud"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/profile"
+	"github.com/pctoken/pctoken-helper/suggest"
 )
 
 // Given is what the user set for this run, a flag over its variable (kong, or the
@@ -143,7 +144,7 @@ func CheckStore(name string) error {
 		return nil
 	}
 	msg := "unknown store " + QuoteShort(name) + " (stores: " + strings.Join(Stores, ", ") + ")"
-	if near := Nearest(name, Stores); near != "" {
+	if near := suggest.Nearest(name, Stores); near != "" {
 		msg = "unknown store " + QuoteShort(name) + ": did you mean " + near + "? (stores: " + strings.Join(Stores, ", ") + ")"
 	}
 	return &failure.Error{Kind: failure.Usage, Message: msg}

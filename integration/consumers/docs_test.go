@@ -137,7 +137,7 @@ func TestDocsCommandLines(t *testing.T) {
 		if h, ok := help[cmd]; ok {
 			return h
 		}
-		res := e.Run(cmd, "--help")
+		res := e.Run(append(strings.Fields(cmd), "--help")...)
 		if res.Code != 0 {
 			help[cmd] = ""
 			return ""
@@ -163,6 +163,12 @@ func TestDocsCommandLines(t *testing.T) {
 					}
 					cmd := fields[0]
 					h := helpOf(cmd)
+					// A command with subcommands (setup git, profile show): their help has the flags.
+					if len(fields) > 1 && strings.Contains(h, "\n  "+cmd+" "+fields[1]+" ") {
+						cmd += " " + fields[1]
+						fields = append([]string{cmd}, fields[2:]...)
+						h = helpOf(cmd)
+					}
 					if h == "" {
 						// Prose ("pctoken-helper failed ...") unless flags follow.
 						if len(fields) > 1 && strings.HasPrefix(fields[1], "-") {
