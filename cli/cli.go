@@ -80,6 +80,7 @@ type kongExit struct{ code int }
 // Run runs the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) (code int) {
 	hardenProcess()
+	registerEnvSecrets(env.Getenv)
 	// An exported but empty PCTOKEN_VERBOSE means "not set", as for every other
 	// variable; kong would refuse it as a bool and fail every command.
 	if v, ok := os.LookupEnv("PCTOKEN_VERBOSE"); ok && strings.TrimSpace(v) == "" {
@@ -112,11 +113,10 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	}()
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "error: %v\nhint: pctoken-helper --help\n", err)
+		fmt.Fprintf(env.Stderr, "error: %s\nhint: pctoken-helper --help\n", shown(err.Error()))
 		return exitUsage
 	}
 	app := &App{Env: env, Globals: &root.Globals}
-	registerEnvSecrets(env.Getenv)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(app)
 	if err == nil {
