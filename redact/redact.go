@@ -13,7 +13,8 @@
 //   - anything shaped like a token: a JWT, an Entra refresh token ("0.A..." or
 //     "1.A..."), the value of refresh_token=, client_secret=, client_assertion=,
 //     code=, code_verifier=, password= and their kin in form, query or JSON text, and
-//     any long run of token characters that mixes upper case, lower case and digits;
+//     any run of 40 or more token characters that looks random (upper case, lower case
+//     and digits, changing often);
 //   - control characters (C0, DEL, C1, Unicode bidi overrides and isolates) and
 //     invalid UTF-8, by '?', so that no escape sequence reaches a terminal;
 //
