@@ -88,6 +88,7 @@ type kongExit struct{ code int }
 // Run runs the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) (code int) {
 	hardenProcess()
+	registerEnvSecrets(env.Getenv)
 	var root Root
 	parser, err := kong.New(&root,
 		kong.Name("pctoken-helper"),
@@ -118,7 +119,7 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "error: %v\nhint: pctoken-helper --help\n", err)
+		fmt.Fprintf(env.Stderr, "error: %s\nhint: pctoken-helper --help\n", shown(err.Error()))
 		return exitUsage
 	}
 	// PCTOKEN_VERBOSE is read by settings.Verbose rather than by kong, so that the early
@@ -130,7 +131,6 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	}
 	root.Verbose = root.Verbose || verbose
 	app := &App{Env: env, Globals: &root.Globals}
-	registerEnvSecrets(env.Getenv)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(app)
 	if err == nil {

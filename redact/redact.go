@@ -8,12 +8,13 @@
 // store's answers, the variables of CI mode, the rotated refresh token, the PKCE
 // verifier and the authorization code), and String replaces in a text:
 //
-//   - every registered secret, and any piece of one at least windowLen bytes long, in
-//     its raw, URL-encoded, form-encoded and JSON-escaped forms;
+//   - every registered secret, and any piece of one 16 bytes long (23 for a secret of
+//     256 bytes or more), in its raw, URL-encoded, form-encoded and JSON-escaped forms;
 //   - anything shaped like a token: a JWT, an Entra refresh token ("0.A..." or
 //     "1.A..."), the value of refresh_token=, client_secret=, client_assertion=,
 //     code=, code_verifier=, password= and their kin in form, query or JSON text, and
-//     any long run of token characters that mixes upper case, lower case and digits;
+//     any run of 40 or more token characters that looks random (upper case, lower case
+//     and digits, changing often);
 //   - control characters (C0, DEL, C1, Unicode bidi overrides and isolates) and
 //     invalid UTF-8, by '?', so that no escape sequence reaches a terminal;
 //
@@ -50,47 +51,96 @@ const minSecret = 8
 
 // windowLen is the length of the pieces of a secret that String finds anywhere: a
 // text that quotes a secret cut short, or split over two lines, still shows nothing
-// of it longer than windowLen-1 bytes.
-const windowLen = 16
+// of it that long. A short secret (a client secret, a passphrase, a PKCE verifier) is
+// indexed at every offset, so any windowLen bytes of it are found; a long one (a
+// refresh token, an authorization code) every longStride bytes, so any
+// windowLen+longStride-1 bytes of it are found, and a match is then grown to the
+// whole stretch the text shares with the secret.
+const (
+	windowLen  = 16
+	longSecret = 256
+	longStride = 8
+)
+
+// maxLongForms bounds the forms of long secrets kept (a secret has up to four:
+// raw, URL-, form- and JSON-encoded): each rotation of a refresh token registers the
+// new one, and a batch of a thousand tenants rotates a thousand times. The oldest are
+// forgotten first (a text quoting one is still scrubbed by its shape); short secrets
+// stay for the life of the process. At most about 16,000 windows, a megabyte.
+const maxLongForms = 64
 
 const cutSuffix = "...(cut)"
+
+// form is one form (raw, URL-encoded, ...) of one registered secret.
+type form struct {
+	text string
+	long bool
+}
+
+// piece locates a window in a form.
+type piece struct {
+	f   *form
+	off int
+}
 
 // registry is the process-wide set of known secrets.
 var registry struct {
 	mu      sync.RWMutex
-	exact   map[string]struct{} // every form of every secret
-	windows map[string]struct{} // every windowLen-byte piece of every form
+	forms   map[string]*form
+	windows map[string]piece
+	long    []*form // long forms, oldest first
 }
 
 // Register records secrets this process knows; empty and short values are ignored.
-// It is safe to call from many goroutines, and cheap enough for a secret read once
-// per process (a refresh token of 2 KB adds 2,000 pieces).
+// It is safe to call from many goroutines and cheap: a refresh token of 2 KB adds
+// about 250 pieces per form.
 func Register(secrets ...string) {
 	for _, s := range secrets {
 		if len(s) < minSecret {
 			continue
 		}
-		forms := []string{s, url.QueryEscape(s), url.PathEscape(s), jsonEscape(s)}
 		registry.mu.Lock()
-		if registry.exact == nil {
-			registry.exact = map[string]struct{}{}
-			registry.windows = map[string]struct{}{}
+		if registry.forms == nil {
+			registry.forms = map[string]*form{}
+			registry.windows = map[string]piece{}
 		}
-		for _, f := range forms {
-			if _, ok := registry.exact[f]; ok {
+		for _, text := range []string{s, url.QueryEscape(s), url.PathEscape(s), jsonEscape(s)} {
+			if _, ok := registry.forms[text]; ok {
 				continue
 			}
-			registry.exact[f] = struct{}{}
-			for i := 0; i+windowLen <= len(f); i++ {
-				registry.windows[f[i:i+windowLen]] = struct{}{}
+			f := &form{text: text, long: len(text) >= longSecret}
+			registry.forms[text] = f
+			step := 1
+			if f.long {
+				step = longStride
+				registry.long = append(registry.long, f)
 			}
+			for i := 0; i+windowLen <= len(text); i += step {
+				if _, ok := registry.windows[text[i:i+windowLen]]; !ok {
+					registry.windows[text[i:i+windowLen]] = piece{f, i}
+				}
+			}
+		}
+		for len(registry.long) > maxLongForms {
+			forget(registry.long[0])
+			registry.long = registry.long[1:]
 		}
 		registry.mu.Unlock()
 	}
 }
 
-// Known reports whether s is, or holds, a registered secret (or a windowLen piece of
-// one); for tests and checks.
+// forget removes f and its windows; registry.mu is held.
+func forget(f *form) {
+	delete(registry.forms, f.text)
+	for i := 0; i+windowLen <= len(f.text); i += longStride {
+		if p, ok := registry.windows[f.text[i:i+windowLen]]; ok && p.f == f {
+			delete(registry.windows, f.text[i:i+windowLen])
+		}
+	}
+}
+
+// Known reports whether s is, or holds, a registered secret (or a piece of one, as
+// String finds them); for tests and checks.
 func Known(s string) bool {
 	return hideKnown(s) != s
 }
@@ -141,12 +191,13 @@ func Clean(s string) string {
 	return s
 }
 
-// hideKnown replaces every stretch of s covered by a piece of a registered secret,
-// and every whole registered secret (short ones have no pieces).
+// hideKnown replaces every stretch of s that a registered secret shares with it,
+// found through the secret's windows, and every whole registered secret (short ones
+// have no windows).
 func hideKnown(s string) string {
 	registry.mu.RLock()
 	defer registry.mu.RUnlock()
-	if len(registry.exact) == 0 {
+	if len(registry.forms) == 0 {
 		return s
 	}
 	// covered[i] is true for each byte inside a known piece.
@@ -159,24 +210,32 @@ func hideKnown(s string) string {
 			covered[j] = true
 		}
 	}
-	if len(s) >= windowLen {
-		for i := 0; i+windowLen <= len(s); i++ {
-			if _, ok := registry.windows[s[i:i+windowLen]]; ok {
-				mark(i, i+windowLen)
-			}
+	for i := 0; i+windowLen <= len(s); i++ {
+		p, ok := registry.windows[s[i:i+windowLen]]
+		if !ok {
+			continue
 		}
+		// Grow the match both ways as far as the text follows the secret.
+		from, to := i, i+windowLen
+		for k := p.off; from > 0 && k > 0 && s[from-1] == p.f.text[k-1]; k-- {
+			from--
+		}
+		for k := p.off + windowLen; to < len(s) && k < len(p.f.text) && s[to] == p.f.text[k]; k++ {
+			to++
+		}
+		mark(from, to)
 	}
-	for secret := range registry.exact {
-		if len(secret) >= windowLen {
-			continue // found through its pieces
+	for text := range registry.forms {
+		if len(text) >= windowLen {
+			continue // found through its windows
 		}
 		for off := 0; ; {
-			i := strings.Index(s[off:], secret)
+			i := strings.Index(s[off:], text)
 			if i < 0 {
 				break
 			}
-			mark(off+i, off+i+len(secret))
-			off += i + len(secret)
+			mark(off+i, off+i+len(text))
+			off += i + len(text)
 		}
 	}
 	if covered == nil {

@@ -1,6 +1,8 @@
 package redact
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
 	"strings"
 	"testing"
@@ -120,11 +122,49 @@ func FuzzString(f *testing.F) {
 			}
 			for _, s := range []string{rt, secret, pass} {
 				for i := 0; i+windowLen <= len(s); i++ {
-					if strings.Contains(out, s[i:i+windowLen]) && !strings.Contains(prefix, s[i:i+windowLen]) {
+					if strings.Contains(out, s[i:i+windowLen]) {
 						t.Fatalf("String(%q) = %q holds a piece of a secret", in, out)
 					}
 				}
 			}
 		}
 	})
+}
+
+// TestLongSecrets: a refresh token of 2 KB is found from any 23 bytes of it, and the
+// whole stretch the text shares with it is hidden, not just those bytes.
+func TestLongSecrets(t *testing.T) {
+	var b strings.Builder
+	for sum := sha256.Sum256([]byte("seed")); b.Len() < 2048; sum = sha256.Sum256(sum[:]) {
+		b.WriteString(base64.RawURLEncoding.EncodeToString(sum[:]))
+	}
+	long := "0.AXYA" + b.String()
+	Register(long)
+	for _, cut := range [][2]int{{0, 23}, {100, 123}, {1000, 1500}, {len(long) - 23, len(long)}} {
+		piece := long[cut[0]:cut[1]]
+		out := String("before " + piece + " after")
+		if out != "before "+Marker+" after" {
+			t.Fatalf("a piece [%d:%d] of a long secret: %q", cut[0], cut[1], out)
+		}
+	}
+}
+
+// TestLongSecretsAreBounded: of many rotated refresh tokens only the newest maxLongForms
+// forms are kept; short secrets stay.
+func TestLongSecretsAreBounded(t *testing.T) {
+	first := "1.AQ" + strings.Repeat("first-long-secret-", 20)
+	Register(first)
+	for i := 0; i < maxLongForms+5; i++ {
+		Register(strings.Repeat(string(rune('a'+i%26)), 300) + "-" + strings.Repeat("Q", i+1))
+	}
+	registry.mu.RLock()
+	_, kept := registry.forms[first]
+	n := len(registry.long)
+	registry.mu.RUnlock()
+	if kept || n > maxLongForms {
+		t.Fatalf("first long secret kept: %v, %d long forms", kept, n)
+	}
+	if !Known(secret) || !Known(pass) {
+		t.Fatal("a short secret was forgotten")
+	}
 }

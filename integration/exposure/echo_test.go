@@ -2,6 +2,7 @@ package exposure
 
 import (
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,9 @@ func TestEchoedSecretsAreNotShown(t *testing.T) {
 		{name: "CI mode", args: []string{"get", "--force-refresh", "--profile", "ci", "--client-id", entrasim.PublicClientID, "--tenant", entrasim.HomeTenantID},
 			env: map[string]string{"PCTOKEN_REFRESH_TOKEN": rt}},
 		{name: "import", stdin: rt + "\n", args: []string{"import", "--profile", "imported", "--client-id", entrasim.PublicClientID}},
+		{name: "consent, device code", args: []string{"consent", "--flow", "device-code", "--profile", "dc", "--client-id", entrasim.PublicClientID, "--timeout", "20s"}},
+		{name: "consent, browser, secret on stdin", stdin: entrasim.ClientSecret + "\n",
+			args: []string{"consent", "--client-secret-stdin", "--profile", "conf2", "--client-id", entrasim.ConfidentialClientID, "--timeout", "20s"}},
 	}
 	modes := []struct {
 		name string
@@ -68,6 +72,9 @@ func TestEchoedSecretsAreNotShown(t *testing.T) {
 		{"malformed 200", harness.EchoMalformed},
 	}
 	echoSeen := false
+	type output struct{ what, stdout, stderr string }
+	var outputs []output
+	e.Sim.ApproveDeviceCodes(true)
 	for _, m := range modes {
 		idp.SetMode(m.mode)
 		for _, st := range steps {
@@ -76,22 +83,38 @@ func TestEchoedSecretsAreNotShown(t *testing.T) {
 			if res.Code == 0 {
 				t.Fatalf("%s: exit 0 against an identity provider that only fails\nstdout: %s", what, short(res.Stdout))
 			}
-			if leak := s.find(res.Stdout, false); leak != "" {
-				t.Errorf("%s: stdout holds %s\n%s", what, leak, short(res.Stdout))
-			}
-			if leak := s.find(res.Stderr, false); leak != "" {
-				t.Errorf("%s: stderr holds %s\n%s", what, leak, short(res.Stderr))
-			}
+			outputs = append(outputs, output{what, res.Stdout, res.Stderr})
 			echoSeen = echoSeen || strings.Contains(res.Stdout+res.Stderr, "request was")
+		}
+	}
+	// The authorization codes, PKCE verifiers and device codes the helper sent are
+	// secrets too: read them from what the identity provider got.
+	for _, body := range idp.Bodies() {
+		form, err := url.ParseQuery(body)
+		if err != nil {
+			continue
+		}
+		for _, k := range []string{"code", "code_verifier", "device_code", "client_assertion"} {
+			if v := form.Get(k); len(v) >= 16 {
+				s.add("the "+k+" sent", v)
+			}
+		}
+	}
+	for _, o := range outputs {
+		if leak := s.find(o.stdout, false); leak != "" {
+			t.Errorf("%s: stdout holds %s\n%s", o.what, leak, short(o.stdout))
+		}
+		if leak := s.find(o.stderr, false); leak != "" {
+			t.Errorf("%s: stderr holds %s\n%s", o.what, leak, short(o.stderr))
 		}
 	}
 	// The echo reached the output (scrubbed), and what it echoed held the secrets.
 	if !echoSeen {
 		t.Error("no output showed the identity provider's echo: the test proves nothing")
 	}
-	for _, want := range []string{"refresh_token=" + rt[:20], "client_secret=" + entrasim.ClientSecret[:8]} {
+	for _, want := range []string{"refresh_token=" + rt[:20], "client_secret=" + entrasim.ClientSecret[:8], "code_verifier=", "&code=", "device_code="} {
 		if !idp.Sent(want) {
-			t.Errorf("the identity provider never got %q: nothing secret was echoed", want[:20])
+			t.Errorf("the identity provider never got %q: nothing secret was echoed", want[:min(len(want), 20)])
 		}
 	}
 	// No file the helper keeps holds a secret in clear (the store is encrypted).

@@ -38,14 +38,14 @@ func (s *secrets) add(what, v string) {
 	s.values[v] = what
 }
 
-// find names the first secret in text: any 20-byte piece of one, or anything shaped
+// find names the first secret in text: any 24-byte piece of one, or anything shaped
 // like a refresh token. Access tokens (JWTs) are allowed where allowJWT is true: a
 // successful answer carries one.
 func (s *secrets) find(text string, allowJWT bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for v, what := range s.values {
-		const piece = 20
+		const piece = 24
 		if len(v) <= piece {
 			if strings.Contains(text, v) {
 				return what

@@ -104,6 +104,13 @@ func (e *EchoIdP) Sent(s string) bool {
 	return false
 }
 
+// Bodies returns the request bodies the EchoIdP got (token and device-code).
+func (e *EchoIdP) Bodies() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.bodies...)
+}
+
 // Requests is how many request bodies the EchoIdP got (token and device-code).
 func (e *EchoIdP) Requests() int {
 	e.mu.Lock()
