@@ -73,9 +73,6 @@ func Open(dir string) (*Cache, error) {
 	return &Cache{dir: dir}, nil
 }
 
-// Dir is the directory the cache lives in.
-func (c *Cache) Dir() string { return c.dir }
-
 func (c *Cache) logf(format string, args ...any) {
 	if c.Logf != nil {
 		c.Logf(format, args...)

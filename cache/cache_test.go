@@ -171,7 +171,7 @@ func TestStoreThenLoad(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Load = %+v\nwant   %+v", got, want)
 	}
-	des, err := os.ReadDir(filepath.Join(c.Dir(), "tmp"))
+	des, err := os.ReadDir(filepath.Join(c.dir, "tmp"))
 	if err != nil || len(des) != 0 {
 		t.Fatalf("tmp/ after store: %v, %v", des, err)
 	}
@@ -223,7 +223,7 @@ func TestBadFilesAreMissesAndStoreReplacesThem(t *testing.T) {
 			c := openTemp(t)
 			var log logRecorder
 			c.Logf = log.logf
-			path := filepath.Join(c.Dir(), k.ID()+".json")
+			path := filepath.Join(c.dir, k.ID()+".json")
 			if err := setup(path); err != nil {
 				t.Fatal(err)
 			}
@@ -301,13 +301,13 @@ func TestListSkipsBadFilesAndSorts(t *testing.T) {
 	c := openTemp(t)
 	populate(t, c, []string{"zeta", "alpha"}, 3, 2)
 	// A corrupt entry, a valid entry under the wrong name, and unrelated files.
-	if err := os.WriteFile(filepath.Join(c.Dir(), baseKey().ID()+".json"), []byte("{"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(c.dir, baseKey().ID()+".json"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir(), strings.Repeat("0", 64)+".json"), validFile(t), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(c.dir, strings.Repeat("0", 64)+".json"), validFile(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(c.Dir(), "README"), []byte("hi"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(c.dir, "README"), []byte("hi"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var log logRecorder
@@ -397,7 +397,7 @@ func TestStoreRemovesStaleTempFiles(t *testing.T) {
 	if err := c.Store(baseKey(), sampleEntry("t")); err != nil {
 		t.Fatal(err)
 	}
-	tmp := filepath.Join(c.Dir(), "tmp")
+	tmp := filepath.Join(c.dir, "tmp")
 	stale := filepath.Join(tmp, "killed-writer")
 	recent := filepath.Join(tmp, "busy-writer")
 	for _, p := range []string{stale, recent} {

@@ -352,9 +352,8 @@ func (a *App) remedy(err error) string {
 }
 
 func remedyFor(err error, profileName string) string {
-	var given *failure.Error
-	if errors.As(err, &given) && given.Remedy != "" {
-		return given.Remedy
+	if r := failure.RemedyOf(err); r != "" {
+		return r // the failing layer knew the command
 	}
 	if r := safefs.RemedyOf(err); r != "" {
 		return r // a file or folder another user could write: what to do with it
@@ -369,20 +368,14 @@ func remedyFor(err error, profileName string) string {
 	if errors.Is(err, securestore.ErrWrongPassphrase) {
 		return "set PCTOKEN_FILE_PASSPHRASE to the passphrase the file store was created with"
 	}
-	if r := failure.RemedyOf(err); r != "" {
-		return r // the failing layer knew the command
-	}
 	var e *failure.Error
 	errors.As(err, &e)
-	if e != nil && e.Remedy != "" {
-		return e.Remedy // the failing layer knew better
+	if e != nil && e.AADSTS == "50020" {
+		// Consenting again would not help: the account has no access in that tenant.
+		return "check --tenant: the signed-in account needs access there (a GDAP relationship with a role, or a guest account)"
 	}
 	switch failure.KindOf(err) {
 	case failure.ConsentNeeded:
-		if e != nil && e.AADSTS == "50020" {
-			// Consenting again would not help: the account has no access in that tenant.
-			return "check --tenant: the signed-in account needs access there (a GDAP relationship with a role, or a guest account)"
-		}
 		return "pctoken-helper consent --profile " + profileName
 	case failure.Transient:
 		return "try again later; add -v to see each attempt"

@@ -37,6 +37,9 @@ var aadsts = map[int]struct {
 	7000215: {failure.Configuration, "the client secret is invalid"},
 	7000222: {failure.Configuration, "the client secret has expired"},
 	700016:  {failure.Configuration, "the application was not found in the tenant (wrong client id or tenant)"},
+	// Consenting again cannot give the user access to another tenant: that is a GDAP
+	// relationship (or a guest account) someone has to set up.
+	50020:   {failure.Configuration, "the signed-in account has no access in that tenant (no GDAP relationship grants it a role there)"},
 	90002:   {failure.Configuration, "the tenant was not found"},
 	700007:  {failure.Configuration, "the refresh token was issued to another application (client id mismatch)"},
 	700027:  {failure.Configuration, "the client certificate is not registered for the app or its assertion is invalid"},

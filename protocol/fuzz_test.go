@@ -61,7 +61,7 @@ func FuzzRequestReader(f *testing.F) {
 					t.Fatalf("malformed RequestError %+v", re)
 				}
 				checkAnswerID(t, re.ID, func(w io.Writer) error {
-					return WriteErrorResponse(w, re.ID, Error{Code: CodeBadInput, Message: re.Err.Error()})
+					return WriteErrorResponse(w, re.ID, Error{Code: "bad_input", Message: re.Err.Error()})
 				})
 				continue
 			}

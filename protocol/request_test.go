@@ -299,10 +299,10 @@ func TestWriteResponsesGolden(t *testing.T) {
 		{"no id", func(w *bytes.Buffer) error { return WriteResponse(w, nil, tok) },
 			`{"id":null,"access_token":"tok","token_type":"Bearer","expires_on":1741961366,"expires_at":"2025-03-14T14:09:26Z","tenant_id":"t1","scopes":["s/.default"],"profile":"p","cached":false}` + "\n"},
 		{"error", func(w *bytes.Buffer) error {
-			return WriteErrorResponse(w, json.RawMessage(`"a1"`), Error{Code: CodeBadInput, Message: `unknown field "scope"`})
+			return WriteErrorResponse(w, json.RawMessage(`"a1"`), Error{Code: "bad_input", Message: `unknown field "scope"`})
 		}, `{"id":"a1","error":{"code":"bad_input","message":"unknown field \"scope\""}}` + "\n"},
 		{"error without id", func(w *bytes.Buffer) error {
-			return WriteErrorResponse(w, nil, Error{Code: CodeBadInput, Message: "not a JSON object"})
+			return WriteErrorResponse(w, nil, Error{Code: "bad_input", Message: "not a JSON object"})
 		}, `{"id":null,"error":{"code":"bad_input","message":"not a JSON object"}}` + "\n"},
 	}
 	for _, tt := range tests {
@@ -321,7 +321,7 @@ func TestWriteResponsesGolden(t *testing.T) {
 		if err := WriteResponse(&buf, json.RawMessage(id), tok); err == nil || buf.Len() != 0 {
 			t.Errorf("WriteResponse with id %s: err %v, wrote %q", id, err, buf.String())
 		}
-		if err := WriteErrorResponse(&buf, json.RawMessage(id), Error{Code: CodeInternal}); err == nil || buf.Len() != 0 {
+		if err := WriteErrorResponse(&buf, json.RawMessage(id), Error{Code: "internal"}); err == nil || buf.Len() != 0 {
 			t.Errorf("WriteErrorResponse with id %s: err %v, wrote %q", id, err, buf.String())
 		}
 	}
@@ -340,7 +340,7 @@ func TestRequestRoundTrip(t *testing.T) {
 		}
 		var re *RequestError
 		if errors.As(err, &re) {
-			if err := WriteErrorResponse(&out, re.ID, Error{Code: CodeBadInput, Message: re.Err.Error()}); err != nil {
+			if err := WriteErrorResponse(&out, re.ID, Error{Code: "bad_input", Message: re.Err.Error()}); err != nil {
 				t.Fatal(err)
 			}
 			continue

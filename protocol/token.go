@@ -28,15 +28,6 @@ type Token struct {
 	Cached      bool
 }
 
-// Error codes: short machine words a script can branch on.
-const (
-	CodeConsentRequired = "consent_required"
-	CodeTransient       = "transient"
-	CodeConfiguration   = "configuration"
-	CodeBadInput        = "bad_input"
-	CodeInternal        = "internal"
-)
-
 // Error is the contract's error object. Remedy is the command to run, when
 // there is one.
 type Error struct {

@@ -66,12 +66,12 @@ func TestWriteShapesGolden(t *testing.T) {
 }
 `},
 		{"error", func(w *bytes.Buffer) error {
-			return WriteError(w, Error{Code: CodeConsentRequired, AADSTS: "AADSTS700082",
+			return WriteError(w, Error{Code: "consent_required", AADSTS: "AADSTS700082",
 				Message: "the refresh token expired after 90 days of inactivity",
 				Remedy:  "pctoken-helper consent --profile contoso"})
 		}, `{"error":{"code":"consent_required","aadsts":"AADSTS700082","message":"the refresh token expired after 90 days of inactivity","remedy":"pctoken-helper consent --profile contoso"}}` + "\n"},
 		{"error without aadsts and remedy", func(w *bytes.Buffer) error {
-			return WriteError(w, Error{Code: CodeTransient, Message: "login.example <unreachable> & retried"})
+			return WriteError(w, Error{Code: "transient", Message: "login.example <unreachable> & retried"})
 		}, `{"error":{"code":"transient","message":"login.example <unreachable> & retried"}}` + "\n"},
 	}
 	for _, tt := range tests {

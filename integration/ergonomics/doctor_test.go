@@ -118,7 +118,7 @@ func TestDoctorFindsWhatIsBroken(t *testing.T) {
 		defer os.Chmod(dir, 0o700)
 		r, res := doctor(t, e)
 		st, detail, fix := r.status("", "config folder")
-		if res.Code != 5 || st != "fail" || fix != "chmod 700 "+dir || !strings.Contains(detail, "writable by group or others") {
+		if res.Code != 5 || st != "fail" || !strings.Contains(fix, "chmod go-w "+dir) || !strings.Contains(detail, "writable by group or others") {
 			t.Fatalf("exit %d, config folder %s: %s (fix %q)", res.Code, st, detail, fix)
 		}
 	})
