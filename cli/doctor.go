@@ -231,7 +231,7 @@ func (a *App) fetchOpenIDConfiguration(ctx context.Context, url string, timeout 
 		if idphttp.IsTransientStatus(resp.StatusCode) {
 			kind = failure.Transient
 		}
-		return time.Time{}, failure.Errorf(kind, "the authority answered %s to %s", cleanText(resp.Status, 80), url)
+		return time.Time{}, failure.Errorf(kind, "the authority answered %s to %s", shown(resp.Status), url)
 	}
 	if err := json.NewDecoder(body).Decode(&doc); err != nil || doc.TokenEndpoint == "" {
 		return time.Time{}, failure.Errorf(failure.Configuration, "the authority's openid-configuration is not usable (no token_endpoint): is --authority-host an Entra ID login host?")

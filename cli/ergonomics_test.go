@@ -58,15 +58,6 @@ func TestShellQuoteSurvivesTheShell(t *testing.T) {
 	}
 }
 
-func TestCleanText(t *testing.T) {
-	if got := cleanText("a\x1b[31mb\nc\x07", 100); got != "a[31mb c" {
-		t.Fatalf("cleanText = %q", got)
-	}
-	if got := cleanText(strings.Repeat("x", 20), 5); got != "xxxxx..." {
-		t.Fatalf("cleanText bound = %q", got)
-	}
-}
-
 // FuzzCompletionLine: whatever the shell puts in COMP_LINE and COMP_POINT, reading
 // the profile names' folder from it neither panics nor reads outside the line.
 func FuzzCompletionLine(f *testing.F) {

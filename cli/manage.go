@@ -25,29 +25,12 @@ type StatusCmd struct {
 	WarnDays int    `name:"warn-days" placeholder:"N" help:"Exit 3, saying why on stderr, when a refresh token was refused or ends within N days, or a GDAP relationship (as the last tenants saw it) does."`
 }
 
+// statusProfile is a profile as status reports it: what profile show says, the Key
+// Vault secret's state, and the cached tokens.
 type statusProfile struct {
-	Name          string         `json:"name"`
-	ClientID      string         `json:"client_id"`
-	Cloud         string         `json:"cloud"`
-	AuthorityHost string         `json:"authority_host,omitempty"`
-	Account       string         `json:"account,omitempty"`
-	HomeTenant    string         `json:"home_tenant,omitempty"`
-	Store         string         `json:"store,omitempty"`
-	Confidential  bool           `json:"confidential"`
-	Scopes        []string       `json:"scopes,omitempty"`
-	ConsentedAt   *time.Time     `json:"consented_at,omitempty"`
-	RotatedAt     *time.Time     `json:"refresh_token_rotated_at,omitempty"`
-	DaysLeft      *int           `json:"days_left,omitempty"`
-	NeedsConsent  bool           `json:"needs_consent"`
-	Refused       *statusRefusal `json:"refused,omitempty"`
-	KeyVault      *kvStatus      `json:"keyvault,omitempty"`
-	Tokens        []statusToken  `json:"cached_tokens"`
-}
-
-type statusRefusal struct {
-	AADSTS string    `json:"aadsts,omitempty"`
-	Reason string    `json:"reason,omitempty"`
-	At     time.Time `json:"at"`
+	profileInfo
+	KeyVault *kvStatus     `json:"keyvault,omitempty"`
+	Tokens   []statusToken `json:"cached_tokens"`
 }
 
 type statusToken struct {
@@ -120,26 +103,8 @@ func (a *App) collectStatus(only string) ([]statusProfile, error) {
 			a.warnf("%v", err)
 			continue
 		}
-		sp := statusProfile{
-			Name: name, ClientID: p.ClientID, Cloud: orDefault(p.Cloud, "public"), AuthorityHost: p.AuthorityHost,
-			Account: p.Account.Username, HomeTenant: p.HomeTenant, Store: orDefault(p.Store, "auto"),
-			Confidential: p.StoredSecret || p.ClientCertificate != "", Scopes: p.Scopes, Tokens: []statusToken{},
-		}
-		if !p.ConsentedAt.IsZero() {
-			sp.ConsentedAt = &p.ConsentedAt
-		}
-		if !p.RotatedAt.IsZero() || p.Refused != nil {
-			days := p.DaysLeft(now)
-			sp.DaysLeft = &days
-		}
-		if !p.RotatedAt.IsZero() {
-			sp.RotatedAt = &p.RotatedAt
-		}
-		if p.Refused != nil {
-			sp.NeedsConsent = true
-			sp.Refused = &statusRefusal{AADSTS: p.Refused.AADSTS, Reason: p.Refused.Reason, At: p.Refused.At.UTC()}
-		}
-		if sp.KeyVault = a.keyVaultStatus(p); sp.KeyVault != nil && sp.KeyVault.DaysLeft != nil {
+		sp := statusProfile{profileInfo: newProfileInfo(p, now), Tokens: []statusToken{}}
+		if sp.KeyVault = a.keyVaultStatus(p); sp.KeyVault != nil && sp.KeyVault.DaysLeft != nil && sp.Refused == nil {
 			sp.DaysLeft = sp.KeyVault.DaysLeft // the fleet's token is the vault's
 		}
 		for _, e := range entries {

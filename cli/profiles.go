@@ -46,8 +46,16 @@ type profileInfo struct {
 	Scopes        []string   `json:"scopes,omitempty"`
 	ConsentedAt   *time.Time `json:"consented_at,omitempty"`
 	RotatedAt     *time.Time `json:"refresh_token_rotated_at,omitempty"`
-	// DaysLeft is null when no rotation was ever recorded.
-	DaysLeft *int `json:"days_left"`
+	// DaysLeft is null when no rotation was ever recorded, 0 once refused.
+	DaysLeft     *int           `json:"days_left"`
+	NeedsConsent bool           `json:"needs_consent"`
+	Refused      *statusRefusal `json:"refused,omitempty"`
+}
+
+type statusRefusal struct {
+	AADSTS string    `json:"aadsts,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 func newProfileInfo(p profile.Profile, now time.Time) profileInfo {
@@ -62,8 +70,16 @@ func newProfileInfo(p profile.Profile, now time.Time) profileInfo {
 		info.ConsentedAt = &t
 	}
 	if !p.RotatedAt.IsZero() {
-		t, days := p.RotatedAt.UTC(), max(0, p.DaysLeft(now))
-		info.RotatedAt, info.DaysLeft = &t, &days
+		t := p.RotatedAt.UTC()
+		info.RotatedAt = &t
+	}
+	if !p.RotatedAt.IsZero() || p.Refused != nil {
+		days := max(0, p.DaysLeft(now))
+		info.DaysLeft = &days
+	}
+	if p.Refused != nil {
+		info.NeedsConsent = true
+		info.Refused = &statusRefusal{AADSTS: p.Refused.AADSTS, Reason: p.Refused.Reason, At: p.Refused.At.UTC()}
 	}
 	return info
 }

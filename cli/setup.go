@@ -90,7 +90,7 @@ func (c *SetupGitCmd) Run(ctx context.Context, a *App) error {
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out // git's own words go to stderr, never stdout
 		if err := cmd.Run(); err != nil {
-			return configError("failed to run git %s: %w: %s", shellJoin(args), err, strings.TrimSpace(cleanText(out.String(), 500)))
+			return configError("failed to run git %s: %w: %s", shellJoin(args), err, strings.TrimSpace(shown(out.String())))
 		}
 	}
 	fmt.Fprintf(a.Stderr, "Configured git (global config) to get tokens for %s from profile %s.\n", strings.Join(hosts, ", "), a.profileName(""))
@@ -236,20 +236,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// cleanText bounds outside text and drops control characters before it is shown.
-func cleanText(s string, limit int) string {
-	if len(s) > limit {
-		s = s[:limit] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return ' '
-		}
-		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return -1
-		}
-		return r
-	}, s)
 }

@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // MaxLifetime is the longest lifetime believed in a token answer. Entra's access
@@ -49,14 +49,14 @@ func (a App) vet(t *Token, claims jwtClaims, requested, home string, scopes []st
 	if want := expectedTenant(requested, a.HomeTenant, home); want != "" && claims.TenantID != "" && !strings.EqualFold(claims.TenantID, want) {
 		return &failure.Error{Kind: failure.Configuration, Message: fmt.Sprintf(
 			"the identity provider issued a token for tenant %s, not for the requested tenant %s: refused, not cached (check --authority-host and any proxy in between)",
-			cleanText(claims.TenantID), want)}
+			redact.Clean(claims.TenantID), want)}
 	}
 	if len(scopes) > 0 {
 		want := resourceOf(scopes[0])
 		if auds := claims.audiences(); len(auds) > 0 && !anyAudienceMatches(auds, want) {
 			return &failure.Error{Kind: failure.Configuration, Message: fmt.Sprintf(
 				"the identity provider issued a token for %s, not for the requested resource %s: refused, not cached (check --authority-host and any proxy in between)",
-				cleanText(strings.Join(auds, " ")), want)}
+				redact.Clean(strings.Join(auds, " ")), want)}
 		}
 	}
 	return nil
@@ -193,17 +193,4 @@ func isGUID(v string) bool {
 		}
 	}
 	return true
-}
-
-// cleanText bounds a claim shown in a message and removes control characters.
-func cleanText(s string) string {
-	if len(s) > 100 {
-		s = s[:100] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '?'
-		}
-		return r
-	}, s)
 }

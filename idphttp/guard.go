@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode"
 
 	"github.com/pctoken/pctoken-helper/failure"
+	"github.com/pctoken/pctoken-helper/redact"
 )
 
 // MaxBody bounds every answer read from the identity provider. Entra's token
@@ -37,7 +37,7 @@ const MaxBody = 1 << 20
 func Restrict(c *http.Client, authorityHost string) (*http.Client, error) {
 	origin, err := originOf(authorityHost)
 	if err != nil || !strings.HasPrefix(origin, "https://") {
-		return nil, failure.Errorf(failure.Configuration, "the authority host %s must be an https URL", clean(authorityHost))
+		return nil, failure.Errorf(failure.Configuration, "the authority host %s must be an https URL", redact.Clean(authorityHost))
 	}
 	if c == nil {
 		c = http.DefaultClient
@@ -299,19 +299,7 @@ func shown(u *url.URL) string {
 	if u == nil {
 		return "an unreadable URL"
 	}
-	return clean(u.Scheme + "://" + u.Host)
-}
-
-func clean(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '?'
-		}
-		return r
-	}, s)
+	return redact.Clean(u.Scheme + "://" + u.Host)
 }
 
 func drain(resp *http.Response) {
