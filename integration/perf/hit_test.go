@@ -1,7 +1,6 @@
 package perf
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -45,11 +44,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	env := e.Environ()
 	hw := helloBinary(b)
 	execEnv := append(append([]string(nil), env...), "KUBERNETES_EXEC_INFO="+execInfo)
-	// PCTOKEN_BASELINE_BIN names an earlier build of the helper, measured in the same
-	// interleaved run, so that a change's cost on the hit is a ratio of one run
-	// (docs/performance.md, "Before and after a change").
-	baseline := os.Getenv("PCTOKEN_BASELINE_BIN")
-	var hello, helper, full, exec, base series
+	var hello, helper, full, exec series
 	check := func(x sample) sample {
 		if got := strings.TrimSpace(string(x.stdout)); got != want {
 			b.Fatalf("not the cached token: %q", got)
@@ -65,9 +60,6 @@ func BenchmarkCacheHit(b *testing.B) {
 			b.Fatalf("exec-credential did not answer the cached token: %q", x.stdout)
 		}
 		exec.add(x)
-		if baseline != "" {
-			base.add(check(measure(b, baseline, hitArgs, env, nil)))
-		}
 	}
 	mh, mp, mf := median(hello.walls), median(helper.walls), median(full.walls)
 	b.ReportMetric(ms(mh), "hello-ms")
@@ -79,10 +71,6 @@ func BenchmarkCacheHit(b *testing.B) {
 	b.ReportMetric(mb(helper.rss), "helper-peak-MB")
 	b.ReportMetric(mb(full.rss), "full-peak-MB")
 	b.ReportMetric(mb(exec.rss), "exec-peak-MB")
-	if baseline != "" {
-		b.ReportMetric(float64(median(base.walls))/float64(mh), "baseline-ratio-median")
-		b.ReportMetric(mb(base.rss), "baseline-peak-MB")
-	}
 }
 
 // TestCacheHitPeakRSS is the memory half of bar 1, which does not depend on the
