@@ -272,3 +272,13 @@ func TestStoresMatchSecurestore(t *testing.T) {
 		}
 	}
 }
+
+// No arguments, and "help COMMAND", show help (exit 0), as git and kubectl do.
+func TestHelpWithoutFlags(t *testing.T) {
+	for _, args := range [][]string{nil, {"help"}, {"help", "get"}} {
+		env, out, errb := testEnv("")
+		if code := Run(context.Background(), args, env); code != 0 || !strings.Contains(out.String(), "Usage: pctoken-helper") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errb)
+		}
+	}
+}

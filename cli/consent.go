@@ -105,7 +105,7 @@ func (c *ConsentCmd) authCode(ctx context.Context, a *App, app entra.App, scopeL
 	fmt.Fprintf(a.Stderr, "To consent, sign in at:\n\n  %s\n\n", authURL)
 	if !c.NoBrowser {
 		if err := a.Browser.Open(authURL); err != nil {
-			fmt.Fprintf(a.Stderr, "Could not open a browser (%s); open the URL above yourself.\n", shown(err.Error()))
+			fmt.Fprintf(a.Stderr, "Could not open a browser (%s); open the URL above yourself, or sign in on another device: pctoken-helper consent --flow device-code\n", shown(err.Error()))
 		}
 	}
 	fmt.Fprintf(a.Stderr, "Waiting for the redirect to %s (up to %s)...\n", l.RedirectURI(), c.Timeout)

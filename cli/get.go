@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,9 +74,29 @@ func (a *App) fetch(ctx context.Context, r token.Request, timeout time.Duration)
 	if err != nil {
 		if s, serr := a.settingsFor(r.Profile); serr == nil {
 			a.recordRefusal(s, r.Tenant, err)
+			err = consentFor(err, r, s)
 		}
 	}
 	return t, err
+}
+
+// consentFor gives a missing consent (AADSTS65001) the consent that fixes it: in the
+// home tenant, consent again with the refused scope; in a customer tenant, that
+// tenant's administrator consents to the app there.
+func consentFor(err error, r token.Request, s *settings.Profile) error {
+	var e *failure.Error
+	if !errors.As(err, &e) || e.AADSTS != "65001" || e.Remedy != "" {
+		return err
+	}
+	fixed := *e
+	switch r.Tenant {
+	case "organizations", s.HomeTenant, s.Account.HomeTenantID:
+		fixed.Remedy = "pctoken-helper consent --profile " + r.Profile + " --scopes " + strings.Join(r.Scopes, ",")
+	default:
+		fixed.Remedy = "an administrator of tenant " + r.Tenant + " grants consent to the app there: " +
+			s.Authority + "/" + r.Tenant + "/adminconsent?client_id=" + r.ClientID
+	}
+	return &fixed
 }
 
 func (a *App) fetchToken(ctx context.Context, r token.Request, timeout time.Duration) (token.Token, error) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pctoken/pctoken-helper/integration/entrasim"
 	"github.com/pctoken/pctoken-helper/integration/harness"
 )
 
@@ -106,5 +107,26 @@ func TestStatusShowsARefusedTokenAsNeedingConsent(t *testing.T) {
 	e.Consent("--profile", "tailspin")
 	if res := e.MustRun("status", "--profile", "tailspin"); strings.Contains(res.Stdout, "NEEDS CONSENT") {
 		t.Fatalf("consent again must clear the refusal:\n%s", res.Stdout)
+	}
+}
+
+// TestMissingConsentNamesTheConsentThatFixesIt: AADSTS65001 in the home tenant hints
+// at consent with the refused scope; in a customer tenant, at that tenant's admin
+// consent.
+func TestMissingConsentNamesTheConsentThatFixesIt(t *testing.T) {
+	e := harness.New(t)
+	e.Consent()
+	e.Sim.RequireConsent(true)
+	res := e.Run("get", "--scope", "graph")
+	wantExit(t, res, 3, "65001 at home")
+	if !strings.Contains(res.Stderr, "hint: pctoken-helper consent --profile default --scopes https://graph.microsoft.com/.default") {
+		t.Fatalf("65001 at home: the hint must name the scope:\n%s", res.Stderr)
+	}
+	e.Sim.RequireConsent(false)
+	e.Sim.SetTenantFailure(entrasim.CustomerTenantID, 65001)
+	res = e.Run("get", "--scope", "graph", "--tenant", entrasim.CustomerTenantID)
+	wantExit(t, res, 3, "65001 in a customer tenant")
+	if !strings.Contains(res.Stderr, "/"+entrasim.CustomerTenantID+"/adminconsent?client_id="+entrasim.PublicClientID) {
+		t.Fatalf("65001 in a customer tenant: the hint must be that tenant's admin consent:\n%s", res.Stderr)
 	}
 }
