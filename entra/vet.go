@@ -9,6 +9,7 @@ import (
 
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/redact"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // MaxLifetime is the longest lifetime believed in a token answer. Entra's access
@@ -74,10 +75,10 @@ func expectedTenant(requested, appHome, accountHome string) string {
 		t = appHome
 	}
 	switch {
-	case isGUID(t):
+	case settings.IsGUID(t):
 		return strings.ToLower(t)
 	case strings.EqualFold(t, "organizations") || strings.EqualFold(t, "common") || t == "":
-		if isGUID(accountHome) {
+		if settings.IsGUID(accountHome) {
 			return strings.ToLower(accountHome)
 		}
 	}
@@ -125,7 +126,7 @@ func normResource(r string) string {
 
 // appIDOf is the app id a resource names, "" when the helper cannot know it.
 func appIDOf(r string) string {
-	if isGUID(r) {
+	if settings.IsGUID(r) {
 		return r
 	}
 	return wellKnown[r]
@@ -174,23 +175,4 @@ func (c jwtClaims) audiences() []string {
 	var many []string
 	_ = json.Unmarshal(c.Aud, &many)
 	return many
-}
-
-func isGUID(v string) bool {
-	if len(v) != 36 {
-		return false
-	}
-	for i, c := range v {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-				return false
-			}
-		}
-	}
-	return true
 }
