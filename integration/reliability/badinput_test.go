@@ -93,7 +93,9 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	}
 	execInfo := func(v string) map[string]string { return map[string]string{"KUBERNETES_EXEC_INFO": v} }
 	cases := []tc{
-		{name: "no command", want: "expected one of"},
+		// No arguments at all shows help (exit 0, cli.TestHelpWithoutFlags); flags without
+		// a command are still a usage error.
+		{name: "no command", args: []string{"--profile", "x"}, want: "expected one of"},
 		{name: "unknown command", args: []string{"frobnicate"}, want: "frobnicate"},
 		{name: "git-credential without verb", args: []string{"git-credential"}, want: "verb"},
 		{name: "bad duration", args: []string{"get", "--timeout", "soon"}, want: "--timeout"},
