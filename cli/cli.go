@@ -89,14 +89,6 @@ type kongExit struct{ code int }
 func Run(ctx context.Context, args []string, env Env) (code int) {
 	hardenProcess()
 	registerEnvSecrets(env.Getenv)
-	// Help for a person who asks for it in the usual ways: no arguments at all, or
-	// "help [command]", as git and kubectl take it.
-	switch {
-	case len(args) == 0:
-		args = []string{"--help"}
-	case args[0] == "help":
-		args = append(append([]string{}, args[1:]...), "--help")
-	}
 	var root Root
 	parser, err := kong.New(&root,
 		kong.Name("pctoken-helper"),
@@ -124,6 +116,14 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	}()
 	if completionRequested(args, env.Getenv) {
 		return completeLine(parser, env)
+	}
+	// Help for a person (a shell asking for completions is answered above) who asks for it in the usual ways: no arguments at all, or
+	// "help [command]", as git and kubectl take it.
+	switch {
+	case len(args) == 0:
+		args = []string{"--help"}
+	case args[0] == "help":
+		args = append(append([]string{}, args[1:]...), "--help")
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
