@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pctoken/pctoken-helper/integration/entrasim"
+	"github.com/pctoken/pctoken-helper/integration/testca"
 )
 
 // graphURL is Microsoft Graph in the CI recipes; tests point it at graphAPI.
@@ -36,13 +37,13 @@ type graphAPI struct {
 
 func newGraphAPI(t *testing.T, sim *entrasim.Sim, tenant string) *graphAPI {
 	t.Helper()
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &graphAPI{url: "https://" + ln.Addr().String(), caFile: ca.file, api: apiServer{sim: sim, audience: graphURL, tenant: tenant}}
-	serveTLS(t, ln, ca.serverCert(t, "127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := &graphAPI{url: "https://" + ln.Addr().String(), caFile: ca.File, api: apiServer{sim: sim, audience: graphURL, tenant: tenant}}
+	serveTLS(t, ln, ca.ServerCert(t, "127.0.0.1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if _, err := g.api.check(bearer(r)); err != nil {

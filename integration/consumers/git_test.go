@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pctoken/pctoken-helper/integration/entrasim"
+	"github.com/pctoken/pctoken-helper/integration/testca"
 )
 
 // azureDevOps is the Azure DevOps resource: the audience of git tokens.
@@ -75,8 +76,8 @@ func newGitServer(t *testing.T, sim *entrasim.Sim) *gitServer {
 			Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1", "HOME=" + root},
 		},
 	}
-	ca := newTestCA(t)
-	g.caFile = ca.file
+	ca := testca.New(t)
+	g.caFile = ca.File
 	ln, ip := listen443(t)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	g.base = "https://dev.azure.com"
@@ -85,7 +86,7 @@ func newGitServer(t *testing.T, sim *entrasim.Sim) *gitServer {
 		g.base += ":" + port
 	}
 	g.resolve = "dev.azure.com:" + port + ":" + ip
-	serveTLS(t, ln, ca.serverCert(t, "dev.azure.com", "git.example.org", ip), g)
+	serveTLS(t, ln, ca.ServerCert(t, "dev.azure.com", "git.example.org", ip), g)
 	return g
 }
 

@@ -29,12 +29,12 @@ func TestEchoedSecretsAreNotShown(t *testing.T) {
 	if res := run(t, e, entrasim.ClientSecret+"\n", nil, append([]string{"consent", "--client-secret-stdin", "--timeout", "30s"}, conf...)...); res.Code != 0 {
 		t.Fatalf("confidential consent: exit %d\n%s", res.Code, res.Stderr)
 	}
-	var s secrets
-	s.add("the client secret", entrasim.ClientSecret)
-	s.add("the file store passphrase", harness.Passphrase)
+	var s harness.Secrets
+	s.Add("the client secret", entrasim.ClientSecret)
+	s.Add("the file store passphrase", harness.Passphrase)
 	rt := storedRefreshToken(t, e, "default")
-	s.add("the refresh token of default", rt)
-	s.add("the refresh token of conf", storedRefreshToken(t, e, "conf"))
+	s.Add("the refresh token of default", rt)
+	s.Add("the refresh token of conf", storedRefreshToken(t, e, "conf"))
 
 	e.Vars["PCTOKEN_VERBOSE"] = "1"
 	execInfo := map[string]string{"KUBERNETES_EXEC_INFO": `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}`}
@@ -96,15 +96,15 @@ func TestEchoedSecretsAreNotShown(t *testing.T) {
 		}
 		for _, k := range []string{"code", "code_verifier", "device_code", "client_assertion"} {
 			if v := form.Get(k); len(v) >= 16 {
-				s.add("the "+k+" sent", v)
+				s.Add("the "+k+" sent", v)
 			}
 		}
 	}
 	for _, o := range outputs {
-		if leak := s.find(o.stdout, false); leak != "" {
+		if leak := s.Find(o.stdout, false); leak != "" {
 			t.Errorf("%s: stdout holds %s\n%s", o.what, leak, short(o.stdout))
 		}
-		if leak := s.find(o.stderr, false); leak != "" {
+		if leak := s.Find(o.stderr, false); leak != "" {
 			t.Errorf("%s: stderr holds %s\n%s", o.what, leak, short(o.stderr))
 		}
 	}
@@ -127,7 +127,7 @@ func TestEchoedSecretsAreNotShown(t *testing.T) {
 		}
 		b, err := os.ReadFile(path)
 		if err == nil {
-			if leak := s.find(string(b), true); leak != "" {
+			if leak := s.Find(string(b), true); leak != "" {
 				t.Errorf("%s holds %s", path, leak)
 			}
 		}

@@ -3,19 +3,12 @@ package hostile
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
 	"io/fs"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,61 +24,8 @@ import (
 
 	"github.com/pctoken/pctoken-helper/integration/entrasim"
 	"github.com/pctoken/pctoken-helper/integration/harness"
+	"github.com/pctoken/pctoken-helper/integration/testca"
 )
-
-// testCA is this package's own CA: it signs the hostile proxy's and the other
-// hosts' certificates, trusted by the helper together with the simulator's CA.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "hostile test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-func (ca *testCA) serverConfig(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-	}, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
-}
 
 // sink is a host the helper must never talk to: it counts every request and keeps
 // its body, so a test can tell whether a secret arrived.
@@ -150,9 +90,9 @@ type idp struct {
 // consented (against the simulator) first: see consented.
 func hostile(t *testing.T, e *harness.Env) *idp {
 	t.Helper()
-	ca := newCA(t)
+	ca := testca.New(t)
 	p := &idp{t: t, sim: e.Sim, secrets: map[string]bool{}, paths: map[string]int{}}
-	p.other = newSink(t, ca.serverConfig(t))
+	p.other = newSink(t, ca.ServerTLS(t, "127.0.0.1", "localhost"))
 	p.plain = newSink(t, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,7 +100,7 @@ func hostile(t *testing.T, e *harness.Env) *idp {
 	}
 	p.url = "https://" + ln.Addr().String()
 	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(tls.NewListener(ln, ca.serverConfig(t)))
+	go srv.Serve(tls.NewListener(ln, ca.ServerTLS(t, "127.0.0.1", "localhost")))
 	t.Cleanup(func() { srv.Close() })
 
 	simCA, err := os.ReadFile(e.Sim.CAFile())
@@ -168,7 +108,7 @@ func hostile(t *testing.T, e *harness.Env) *idp {
 		t.Fatal(err)
 	}
 	bundle := filepath.Join(e.Dir, "cas.pem")
-	if err := os.WriteFile(bundle, append(simCA, ca.pem...), 0o600); err != nil {
+	if err := os.WriteFile(bundle, append(simCA, ca.PEM...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.Vars["SSL_CERT_FILE"] = bundle

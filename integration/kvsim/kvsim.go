@@ -806,20 +806,29 @@ func (s *Sim) serveDelete(w http.ResponseWriter, r *http.Request, vault, name st
 func (s *Sim) serveGetDeleted(w http.ResponseWriter, r *http.Request, vault, name string, _ []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.secrets[key(vault, name)]
-	if sec == nil || sec.deleted == nil {
-		writeErr(w, http.StatusNotFound, "SecretNotFound", fmt.Sprintf("Deleted Secret not found: %s", name), "")
+	sec := s.deletedSecret(w, vault, name)
+	if sec == nil {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.deletedBundle(vault, name, sec))
 }
 
-func (s *Sim) serveRecover(w http.ResponseWriter, r *http.Request, vault, name string, _ []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// deletedSecret is the soft-deleted secret name, or nil after answering 404 as Key
+// Vault does. The caller holds s.mu.
+func (s *Sim) deletedSecret(w http.ResponseWriter, vault, name string) *secret {
 	sec := s.secrets[key(vault, name)]
 	if sec == nil || sec.deleted == nil {
 		writeErr(w, http.StatusNotFound, "SecretNotFound", fmt.Sprintf("Deleted Secret not found: %s", name), "")
+		return nil
+	}
+	return sec
+}
+
+func (s *Sim) serveRecover(w http.ResponseWriter, r *http.Request, vault, name string, _ []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec := s.deletedSecret(w, vault, name)
+	if sec == nil {
 		return
 	}
 	sec.deleted = nil

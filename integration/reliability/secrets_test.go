@@ -21,53 +21,6 @@ import (
 	"github.com/pctoken/pctoken-helper/integration/harness"
 )
 
-// refreshTokenShape matches the simulator's refresh tokens (and Entra's: "0.A..."), or
-// any 32 characters of one, wherever they appear.
-var refreshTokenShape = regexp.MustCompile(`0\.AAAA[A-Za-z0-9_-]{26,}`)
-
-// secrets are the values that must never appear outside the secure store.
-type secrets struct {
-	mu     sync.Mutex
-	values map[string]string // value -> what it is
-}
-
-func (s *secrets) add(what, v string) {
-	if v == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = map[string]string{}
-	}
-	s.values[v] = what
-}
-
-// find names the first secret in b: a whole secret, any 24-byte piece of one, or
-// anything shaped like a refresh token.
-func (s *secrets) find(b []byte) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for v, what := range s.values {
-		const piece = 24
-		if len(v) <= piece {
-			if bytes.Contains(b, []byte(v)) {
-				return what
-			}
-			continue
-		}
-		for i := 0; i+piece <= len(v); i += piece / 2 {
-			if bytes.Contains(b, []byte(v[i:i+piece])) {
-				return what + " (a piece of it)"
-			}
-		}
-	}
-	if m := refreshTokenShape.Find(b); m != nil {
-		return "something shaped like a refresh token: " + string(m[:20]) + "..."
-	}
-	return ""
-}
-
 // argvWatch reads the command line of every process on the machine, over and over,
 // while the helper runs, and reports a secret seen in any of them.
 type argvWatch struct {
@@ -78,7 +31,7 @@ type argvWatch struct {
 	sampled atomic.Int64 // helper command lines read
 }
 
-func watchArgv(bin string, s *secrets) *argvWatch {
+func watchArgv(bin string, s *harness.Secrets) *argvWatch {
 	w := &argvWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
@@ -100,7 +53,7 @@ func watchArgv(bin string, s *secrets) *argvWatch {
 				if bytes.HasPrefix(cmd, []byte(bin+"\x00")) {
 					w.sampled.Add(1)
 				}
-				if what := s.find(cmd); what != "" && w.leak.Load() == nil {
+				if what := s.Find(string(cmd), true); what != "" && w.leak.Load() == nil {
 					w.leak.Store(what + " in the argv of pid " + de.Name() + ": " + short(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))))
 				}
 			}
@@ -144,10 +97,10 @@ func noSecretLeaks(t *testing.T, echo bool) {
 	}
 	e.UseTestBinaryAsBrowser()
 	e.Vars["PCTOKEN_VERBOSE"] = "1" // diagnostics everywhere: they must be redacted too
-	var s secrets
-	s.add("the client secret", entrasim.ClientSecret)
+	var s harness.Secrets
+	s.Add("the client secret", entrasim.ClientSecret)
 	wrongSecret := "wrong-secret-Q~" + strings.Repeat("z", 30)
-	s.add("a wrong client secret", wrongSecret)
+	s.Add("a wrong client secret", wrongSecret)
 	// Slow answers keep the helper running, so the argv watch sees it at work.
 	e.Sim.SetLatency(100 * time.Millisecond)
 	watch := watchArgv(e.Bin, &s)
@@ -157,7 +110,7 @@ func noSecretLeaks(t *testing.T, echo bool) {
 	collect := func() {
 		for _, p := range []string{"default", "conf"} {
 			if rt, err := fileStore(t, e).Get("refresh-token:" + p); err == nil {
-				s.add("the refresh token of "+p, rt)
+				s.Add("the refresh token of "+p, rt)
 			}
 		}
 	}
@@ -244,7 +197,7 @@ func noSecretLeaks(t *testing.T, echo bool) {
 	echoed := false
 	for _, o := range outputs {
 		name, text, _ := strings.Cut(o, "\x00")
-		if what := s.find([]byte(text)); what != "" {
+		if what := s.Find(text, true); what != "" {
 			t.Fatalf("%s: %s", name, what)
 		}
 		echoed = echoed || strings.Contains(text, "request was:")
@@ -268,7 +221,7 @@ func noSecretLeaks(t *testing.T, echo bool) {
 		if err != nil {
 			return err
 		}
-		if what := s.find(b); what != "" {
+		if what := s.Find(string(b), true); what != "" {
 			t.Errorf("%s holds %s", path, what)
 		}
 		return nil
@@ -276,7 +229,7 @@ func noSecretLeaks(t *testing.T, echo bool) {
 		t.Fatal(err)
 	}
 	checkModes(t, cacheDir(e), configDir(e), storeDir(e))
-	t.Logf("%d secrets checked against %d outputs, every file, and %d helper command lines", len(s.values), len(outputs), sampled)
+	t.Logf("%d secrets checked against %d outputs, every file, and %d helper command lines", s.Len(), len(outputs), sampled)
 
 	// logout forgets the refresh tokens and the stored secret.
 	e.MustRun("logout", "--all", "--yes")
