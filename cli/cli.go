@@ -90,18 +90,18 @@ func Run(ctx context.Context, args []string, env Env) (code int) {
 	hardenProcess()
 	registerEnvSecrets(env.Getenv)
 	var root Root
-	parser, err := kong.New(&root,
+	parser, err := kong.New(&root, append(helpOptions(),
 		kong.Name("pctoken-helper"),
 		kong.Description("Microsoft Entra ID access tokens for scripts, kubectl and git, from a refresh token stored once at consent."),
 		kong.Writers(env.Stdout, env.Stderr),
 		kong.Exit(func(c int) { panic(kongExit{c}) }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars{"version": versionLine()},
-	)
+	)...)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "error: %v\n", err)
 		return exitFailure
 	}
+	tidyHelp(parser.Model)
 	defer func() {
 		if r := recover(); r != nil {
 			e, ok := r.(kongExit)

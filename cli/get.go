@@ -19,7 +19,7 @@ import (
 
 // TokenFlags are the flags of every command that hands out a token.
 type TokenFlags struct {
-	Scope        []string      `short:"s" placeholder:"S" help:"Scope or alias (partner-center, arm, graph, aad-graph, exchange, azure-devops, aks); repeatable."`
+	Scope        []string      `short:"s" placeholder:"S" help:"Scope or alias (partner-center, arm, graph, aad-graph, exchange, azure-devops, aks); repeatable (default: the profile's first consented scope, else partner-center)."`
 	MinValidity  time.Duration `name:"min-validity" default:"5m" help:"A cached token that expires sooner is refreshed."`
 	ForceRefresh bool          `name:"force-refresh" help:"Skip the cache and redeem the refresh token."`
 	Timeout      time.Duration `default:"30s" help:"Bound on the whole command, retries included (with --request: on each request)."`

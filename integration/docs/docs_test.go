@@ -457,16 +457,15 @@ var (
 	helpFlag    = regexp.MustCompile(`^\s+(?:(-[a-zA-Z]), )?(--[a-z][a-z0-9-]*)`)
 )
 
-// helpCommands reads the "Commands:" list of kong's help.
+// helpCommands reads the command lists of kong's help: every section but the flags
+// and arguments ("Setting up:", "Getting tokens:", ...).
 func helpCommands(h string) []string {
 	var out []string
 	in := false
 	for _, line := range strings.Split(h, "\n") {
 		switch {
-		case strings.HasPrefix(line, "Commands:"):
-			in = true
-		case in && line != "" && !strings.HasPrefix(line, " "):
-			in = false
+		case line != "" && !strings.HasPrefix(line, " "):
+			in = strings.HasSuffix(line, ":") && !strings.HasSuffix(line, "lags:") && line != "Arguments:" && line != "Examples:"
 		case in:
 			if m := helpCommand.FindStringSubmatch(line); m != nil {
 				out = append(out, m[1])
