@@ -280,9 +280,9 @@ func TestGitConfigFileRecipe(t *testing.T) {
 		t.Fatalf("git ls-remote: exit %d\n%s\n%s", code, out, stderr)
 	}
 
-	// The one-off form, with no config file at all and the default profile.
+	// The one-off form, with no config file at all: it names its profile (there is no
+	// default profile here to fall back on).
 	os.Remove(filepath.Join(r.home, ".gitconfig"))
-	e.Consent()
 	work := t.TempDir()
 	if _, stderr, code := r.sh(t, work, r.docsText(recipe(t, "git.md", "git-one-off"))); code != 0 {
 		t.Fatalf("the one-off clone: exit %d\n%s", code, stderr)
