@@ -2,6 +2,9 @@ package core
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -211,4 +214,68 @@ func slicesIndex(lines []string, f func(string) bool) int {
 		}
 	}
 	return -1
+}
+
+// TestStatusRecipes runs docs/commands.md's status recipes in sh, as a reader pastes
+// them: the narrowing commands show only what they name, and the jq recipe lists the
+// expired token.
+func TestStatusRecipes(t *testing.T) {
+	t.Parallel()
+	e := harness.New(t)
+	e.Consent()
+	e.Sim.SetTokenLifetime(2 * time.Second)
+	e.MustRun("get", "--scope", "arm", "--tenant", entrasim.CustomerTenantDomain)
+	e.Sim.SetTokenLifetime(0)
+	e.MustRun("get", "--scope", "graph", "--tenant", entrasim.CustomerTenantDomain)
+	e.MustRun("get", "--scope", "graph")
+	time.Sleep(3 * time.Second)
+
+	out := runRecipe(t, e, docRecipe(t, "commands.md", "status-narrow"))
+	blocks := strings.Split(out, "\nprofile ")
+	if len(blocks) != 3 {
+		t.Fatalf("three commands, %d outputs:\n%s", len(blocks), out)
+	}
+	for i, want := range []string{"2 of 3 cached tokens match --tenant fabrikam.onmicrosoft.com, 1 expired", "1 of 3 cached tokens match --scope arm, 1 expired", "1 of 3 cached tokens match --tenant " + entrasim.CustomerTenantID + " --scope graph, 0 expired"} {
+		if !strings.Contains(blocks[i], want) {
+			t.Errorf("recipe command %d: want %q:\n%s", i+1, want, blocks[i])
+		}
+	}
+	expired := runRecipe(t, e, docRecipe(t, "commands.md", "status-expired"))
+	if expired != "default "+entrasim.CustomerTenantDomain+" arm\n" {
+		t.Errorf("the expired-tokens recipe printed %q", expired)
+	}
+}
+
+// docRecipe is the fenced block after <!-- test: name --> in docs/page.
+func docRecipe(t *testing.T, page, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- test: "+name+" -->\n```sh\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatalf("docs/%s has no recipe %s", page, name)
+	}
+	return block
+}
+
+// runRecipe runs script in sh with pctoken-helper on PATH, in a temp folder.
+func runRecipe(t *testing.T, e *harness.Env, script string) string {
+	t.Helper()
+	bin := t.TempDir()
+	if err := os.Symlink(e.Bin, filepath.Join(bin, "pctoken-helper")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-e", "-c", script)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(e.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("recipe: %v\n%s\nstderr: %s", err, script, stderr.String())
+	}
+	return string(out)
 }
