@@ -189,6 +189,7 @@ func (a *App) collectStatus(only string, f statusFilter) (statusReport, error) {
 func statusTokens(entries []cache.Entry, cloudName string, now time.Time) []statusToken {
 	c, _ := cloud.Lookup(cloudName) // an unknown cloud (a damaged profile) shows full scopes
 	var out []statusToken
+	row := map[string]int{} // a token's identity -> its index in out
 	for _, e := range entries {
 		id := strings.ToLower(e.TenantID)
 		if !settings.IsGUID(id) {
@@ -197,16 +198,17 @@ func statusTokens(entries []cache.Entry, cloudName string, now time.Time) []stat
 		if id == "" && settings.IsGUID(e.Key.Tenant) {
 			id = e.Key.Tenant
 		}
-		i := slices.IndexFunc(out, func(t statusToken) bool {
-			return id != "" && t.TenantID == id && t.clientID == e.Key.ClientID && t.authority == e.Key.Authority && slices.Equal(t.Scopes, e.Key.Scopes)
-		})
-		if i < 0 {
+		same := e.Key
+		same.Tenant = id
+		i, ok := row[same.ID()]
+		if id == "" || !ok {
 			t := statusToken{TenantID: id, Scopes: e.Key.Scopes, ExpiresOn: e.ExpiresOn.UTC(), clientID: e.Key.ClientID, authority: e.Key.Authority}
 			if len(e.Key.Scopes) == 1 && c.Name != "" {
 				t.Alias = c.AliasOf(e.Key.Scopes[0])
 			}
 			out = append(out, t)
 			i = len(out) - 1
+			row[same.ID()] = i
 		}
 		t := &out[i]
 		if e.Key.Tenant != id && !slices.Contains(t.TenantNames, e.Key.Tenant) {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,4 +279,38 @@ func runRecipe(t *testing.T, e *harness.Env, script string) string {
 		t.Fatalf("recipe: %v\n%s\nstderr: %s", err, script, stderr.String())
 	}
 	return string(out)
+}
+
+// TestStatusOfThreeHundredCustomers: 312 cached tokens (15 expired) end with a count
+// line, and --tenant finds one customer's row among them.
+func TestStatusOfThreeHundredCustomers(t *testing.T) {
+	t.Parallel()
+	e := harness.New(t)
+	e.Consent()
+	c, err := cache.Open(cacheDir(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tenant := func(i int) string { return fmt.Sprintf("0f1e2d3c-0000-4000-8000-%012d", i) }
+	for i := range 312 {
+		exp := now.Add(time.Hour)
+		if i < 15 {
+			exp = now.Add(-time.Hour)
+		}
+		k := cache.Key{Profile: "default", ClientID: entrasim.PublicClientID, Authority: e.Sim.URL(), Tenant: tenant(i), Scopes: []string{"https://management.azure.com/user_impersonation"}}
+		if err := c.Store(k, cache.Entry{AccessToken: fmt.Sprintf("token-%d", i), ExpiresOn: exp, TenantID: tenant(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	text := e.MustRun("status").Stdout
+	t.Logf("status of 312 cached tokens: %v", time.Since(start))
+	if !strings.HasSuffix(text, "\n312 cached tokens, 15 expired\n") || strings.Count(text, "  arm  ") != 312 {
+		t.Fatalf("status of 312 cached tokens ends with:\n%s", text[max(0, len(text)-300):])
+	}
+	text = e.MustRun("status", "--tenant", tenant(200)).Stdout
+	if strings.Count(text, " arm ") != 1 || !strings.Contains(text, tenant(200)) || !strings.HasSuffix(text, "\n1 of 312 cached tokens match --tenant "+tenant(200)+", 0 expired\n") {
+		t.Fatalf("status --tenant among 312:\n%s", text)
+	}
 }
