@@ -177,7 +177,11 @@ func (a *App) collectStatus(only string, f statusFilter) (statusReport, error) {
 		}
 		all := statusTokens(es, "", rep.Now)
 		rep.All += len(all)
-		rep.Unsaved = append(rep.Unsaved, unsavedProfile{Name: name, ClientID: es[0].Key.ClientID, Tokens: f.keep(all, "")})
+		u := unsavedProfile{Name: name, Tokens: f.keep(all, "")}
+		if i := slices.IndexFunc(es, func(e cache.Entry) bool { return settings.IsGUID(e.Key.ClientID) }); i >= 0 {
+			u.ClientID = es[i].Key.ClientID // not the Key Vault store's own tokens'
+		}
+		rep.Unsaved = append(rep.Unsaved, u)
 	}
 	slices.SortFunc(rep.Unsaved, func(x, y unsavedProfile) int { return cmp.Compare(x.Name, y.Name) })
 	return rep, nil
@@ -339,7 +343,7 @@ func writeStatusText(w io.Writer, rep statusReport) error {
 		sep()
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "profile\t%s (not saved on this machine: CI mode or flags only)\n", u.Name)
-		fmt.Fprintf(tw, "client id\t%s\n", u.ClientID)
+		fmt.Fprintf(tw, "client id\t%s\n", orDefault(u.ClientID, "-"))
 		if err := tw.Flush(); err != nil {
 			return err
 		}
