@@ -361,7 +361,7 @@ func writeStatusText(w io.Writer, rep statusReport) error {
 func refreshTokenText(p profileInfo, now time.Time) string {
 	switch {
 	case p.Refused != nil:
-		return fmt.Sprintf("NEEDS CONSENT: refused %s (AADSTS%s: %s); 0 days left; run: pctoken-helper consent --profile %s", ago(now, p.Refused.At), p.Refused.AADSTS, p.Refused.Reason, p.Name)
+		return fmt.Sprintf("NEEDS CONSENT: refused %s (AADSTS%s: %s); 0 days left; run: pctoken-helper consent --profile %s", ago(now, p.Refused.At), shown(p.Refused.AADSTS), shown(p.Refused.Reason), p.Name)
 	case p.RotatedAt != nil:
 		return fmt.Sprintf("rotated %s, %s left before the 90-day inactivity limit", ago(now, *p.RotatedAt), plural(*p.DaysLeft, "day"))
 	}
@@ -392,7 +392,8 @@ func writeTokenTable(w io.Writer, tokens []statusToken, home string, now time.Ti
 		if resource == "" {
 			resource = strings.Join(t.Scopes, " ")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", tenant, resource, expiresText(now, t.ExpiresOn))
+		// A cache file is the user's own, but what it names is shown cleaned, as all text read from disk.
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", shown(tenant), shown(resource), expiresText(now, t.ExpiresOn))
 	}
 	return tw.Flush()
 }

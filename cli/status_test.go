@@ -85,3 +85,17 @@ func TestStatusTokensMergeNameAndID(t *testing.T) {
 		t.Errorf("--scope of the same resource: %+v", got)
 	}
 }
+
+// What a cache file names is shown cleaned of control characters.
+func TestStatusTextIsCleaned(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	e := cache.Entry{Key: cache.Key{Profile: "p", Tenant: "evil\x1b]0;pwned\a.example", Scopes: []string{"x\x1b[2J/.default"}}, ExpiresOn: now.Add(time.Hour)}
+	rep := statusReport{Profiles: []statusProfile{{profileInfo: profileInfo{Name: "p", Cloud: "public"}, Tokens: statusTokens([]cache.Entry{e}, "public", now)}}, Now: now, All: 1}
+	var b strings.Builder
+	if err := writeStatusText(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(b.String(), "\x1b\a") {
+		t.Fatalf("control characters reach the terminal: %q", b.String())
+	}
+}
