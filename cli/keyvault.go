@@ -232,7 +232,7 @@ func (a *App) keyVaultStatus(p profile.Profile) *kvStatus {
 	return out
 }
 
-func writeKeyVaultStatus(tw *tabwriter.Writer, k *kvStatus) {
+func writeKeyVaultStatus(tw *tabwriter.Writer, k *kvStatus, now time.Time) {
 	if k == nil {
 		return
 	}
@@ -248,5 +248,5 @@ func writeKeyVaultStatus(tw *tabwriter.Writer, k *kvStatus) {
 	if k.Reason != "" {
 		by += " (" + k.Reason + ")"
 	}
-	fmt.Fprintf(tw, "key vault version\t%s, written %s%s, %d days left\n", k.Version, k.Created.Format(time.RFC3339), by, *k.DaysLeft)
+	fmt.Fprintf(tw, "key vault version\t%s, written %s%s, %d days left\n", k.Version, ago(now, *k.Created), by, *k.DaysLeft)
 }

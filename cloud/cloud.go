@@ -273,3 +273,14 @@ func IsMicrosoftHost(authorityHost string) bool {
 	}
 	return microsoftHosts[host]
 }
+
+// AliasOf is the alias of a full scope in c ("graph" for
+// https://graph.microsoft.com/.default), "" when it is no alias's scope.
+func (c Cloud) AliasOf(scope string) string {
+	for _, a := range Aliases() {
+		if full := c.Scope(a); full != a && strings.EqualFold(full, scope) {
+			return a
+		}
+	}
+	return ""
+}

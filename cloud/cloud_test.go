@@ -58,3 +58,29 @@ func TestNormalizeAuthorityHost(t *testing.T) {
 		t.Error("IsMicrosoftHost misclassifies hosts")
 	}
 }
+
+// AliasOf is Scope read backwards, in every cloud, whatever the case of the scope.
+func TestAliasOf(t *testing.T) {
+	for _, name := range Names() {
+		c, _ := Lookup(name)
+		for _, a := range Aliases() {
+			if got := c.AliasOf(c.Scope(a)); got != a {
+				t.Errorf("%s: AliasOf(Scope(%q)) = %q", name, a, got)
+			}
+		}
+	}
+	pub, _ := Lookup("")
+	for in, want := range map[string]string{
+		"HTTPS://GRAPH.MICROSOFT.COM/.default":                    "graph",
+		"https://graph.microsoft.com/User.Read":                   "",
+		"https://management.usgovcloudapi.net/x":                  "",
+		"https://management.usgovcloudapi.net/user_impersonation": "",
+		"graph":  "",
+		"openid": "",
+		"":       "",
+	} {
+		if got := pub.AliasOf(in); got != want {
+			t.Errorf("public AliasOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -2,11 +2,13 @@ package token
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/pctoken/pctoken-helper/cache"
 	"github.com/pctoken/pctoken-helper/failure"
 	"github.com/pctoken/pctoken-helper/internal/safefs"
+	"github.com/pctoken/pctoken-helper/settings"
 )
 
 // Cached answers from the access-token cache while a token is valid for at least the
@@ -71,6 +73,11 @@ func (c *Cached) Token(ctx context.Context, r Request) (Token, error) {
 	if err := c.Cache.Store(key, entry); err != nil {
 		c.warn("could not cache the access token: %v", err)
 	}
+	if byID, ok := tenantIDKey(key, t.TenantID); ok {
+		if err := c.Cache.Store(byID, entry); err != nil {
+			c.warn("could not cache the access token under its tenant id: %v", err)
+		}
+	}
 	return t, nil
 }
 
@@ -94,6 +101,19 @@ func (c *Cached) lock(ctx context.Context, key cache.Key, r Request) (unlock fun
 			return nil, &e, nil
 		}
 	}
+}
+
+// tenantIDKey is key for the tenant id the token was issued in (its tid), when the
+// request named the tenant otherwise (a domain, organizations): the token is stored
+// under both, so a later request by id is a hit rather than a second redemption for the
+// same token. Both entries hold the same token for the same profile, so git-credential
+// erase (by token) and logout (by profile) drop both.
+func tenantIDKey(key cache.Key, tenantID string) (cache.Key, bool) {
+	if !settings.IsGUID(tenantID) || strings.EqualFold(key.Tenant, tenantID) {
+		return cache.Key{}, false
+	}
+	key.Tenant = tenantID
+	return key, true
 }
 
 func (c *Cached) warn(format string, args ...any) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,4 +204,56 @@ func TestUnreadableStoreIsConfiguration(t *testing.T) {
 	if failure.KindOf(err) != failure.Configuration || !errors.Is(err, securestore.ErrNoPassphrase) {
 		t.Fatalf("Get from an unreadable store: %v (kind %v)", err, failure.KindOf(err))
 	}
+}
+
+// A tenant asked for by domain is cached under its tenant id too: the same token asked
+// for by id is a hit, and a request by id stores one entry only.
+func TestTenantByDomainIsAlsoCachedByID(t *testing.T) {
+	const tid = "0f1e2d3c-0000-4000-8000-00000000fab1"
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	chain, src := newChain(t, &now)
+	chain.Next = tenantSource{src, tid}
+	byName := request()
+	byName.Tenant = "Fabrikam.onmicrosoft.com"
+	first, err := chain.Token(context.Background(), byName)
+	if err != nil || first.Cached {
+		t.Fatalf("by name: %+v %v", first, err)
+	}
+	byID := request()
+	byID.Tenant = strings.ToUpper(tid)
+	hit, err := chain.Token(context.Background(), byID)
+	if err != nil || !hit.Cached || hit.AccessToken != first.AccessToken || src.calls.Load() != 1 {
+		t.Fatalf("by id after by name: %+v %v, %d redemptions", hit, err, src.calls.Load())
+	}
+	entries, err := chain.Cache.List()
+	if err != nil || len(entries) != 2 || entries[0].Key.Tenant != tid || entries[1].Key.Tenant != "fabrikam.onmicrosoft.com" {
+		t.Fatalf("entries %+v %v", entries, err)
+	}
+	if found, err := chain.Cache.DeleteToken(first.AccessToken); !found || err != nil {
+		t.Fatalf("erase: %v %v", found, err)
+	}
+	if entries, _ := chain.Cache.List(); len(entries) != 0 {
+		t.Fatalf("erase left %d entries", len(entries))
+	}
+
+	// Asked for by id first: one entry, nothing stored under a name.
+	if _, err := chain.Token(context.Background(), byID); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := chain.Cache.List(); len(entries) != 1 {
+		t.Fatalf("by id: %d entries, want 1", len(entries))
+	}
+}
+
+// tenantSource answers as Entra does for a tenant asked for by name: the token names
+// the tenant's id.
+type tenantSource struct {
+	*countingSource
+	tid string
+}
+
+func (s tenantSource) Token(ctx context.Context, r Request) (Token, error) {
+	t, err := s.countingSource.Token(ctx, r)
+	t.TenantID = s.tid
+	return t, err
 }
