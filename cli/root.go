@@ -34,7 +34,7 @@ type Root struct {
 type Globals struct {
 	Profile           string `group:"global" env:"PCTOKEN_PROFILE" placeholder:"NAME" help:"Named set of settings and its refresh token (default: default)."`
 	ClientID          string `group:"global" name:"client-id" env:"PCTOKEN_CLIENT_ID" placeholder:"ID" help:"Application (client) id."`
-	Tenant            string `group:"global" env:"PCTOKEN_TENANT" placeholder:"T" help:"At consent: the home tenant (GUID, domain or organizations). At get: the target tenant (default: the profile's home tenant)."`
+	Tenant            string `group:"global" env:"PCTOKEN_TENANT" placeholder:"T" help:"At consent: the home tenant (GUID, domain or organizations). At get: the target tenant (default: the profile's home tenant). At status: only its cached tokens."`
 	Cloud             string `group:"global" env:"PCTOKEN_CLOUD" placeholder:"NAME" help:"public (default), usgov or china."`
 	AuthorityHost     string `group:"global" name:"authority-host" env:"PCTOKEN_AUTHORITY_HOST" placeholder:"URL" help:"Login host overriding the cloud's, e.g. https://127.0.0.1:8443 (instance discovery off for non-Microsoft hosts)."`
 	ClientCertificate string `group:"global" name:"client-certificate" env:"PCTOKEN_CLIENT_CERTIFICATE" placeholder:"FILE" type:"path" help:"PEM with certificate and private key, instead of a client secret."`
