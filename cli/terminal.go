@@ -29,7 +29,7 @@ func (e Env) liveStderr() (*os.File, bool) {
 // moment the wait ends (the code's expiry, or --timeout when that comes first).
 // end erases the countdown; call it when the wait is over, however it ended.
 func (a *App) deviceCodePrompt(ctx context.Context) (show func(entra.DevicePrompt), end func()) {
-	end = func() {}
+	stop := func() {}
 	show = func(p entra.DevicePrompt) {
 		fmt.Fprintln(a.Stderr, p.Message)
 		f, ok := a.liveStderr()
@@ -45,13 +45,13 @@ func (a *App) deviceCodePrompt(ctx context.Context) (show func(entra.DevicePromp
 		// Warnings and --verbose logs during the wait go above the countdown line.
 		stderr := a.Stderr
 		a.Stderr = io.Writer(cd)
-		end = func() {
+		stop = func() {
 			cd.Stop()
 			ticker.Stop()
 			a.Stderr = stderr
 		}
 	}
-	return show, func() { end() }
+	return show, func() { stop() }
 }
 
 func codeExpiresLine(left string) string { return "waiting for sign-in: the code expires in " + left }
