@@ -130,6 +130,17 @@ func signIn(t *testing.T, e *harness.Env, page, code string) {
 	}
 }
 
+// countdownLeft tells whether any part of a countdown line stays on the screen, also
+// a tail that a shorter line written over it left.
+func countdownLeft(screen []string) bool {
+	for _, l := range screen {
+		if strings.Contains(l, "waiting for sign-in") || strings.Contains(l, "expires in ") || strings.Contains(l, " left (--timeout)") {
+			return true
+		}
+	}
+	return false
+}
+
 func hasLine(screen []string, prefix string) bool {
 	for _, l := range screen {
 		if strings.HasPrefix(l, prefix) {
@@ -163,7 +174,7 @@ func TestDeviceCodeCountdownOnATerminal(t *testing.T) {
 	if r.stdout.Len() != 0 {
 		t.Fatalf("consent wrote to stdout: %q", r.stdout.String())
 	}
-	if hasLine(screen, "waiting for sign-in") || !hasLine(screen, "To sign in, use a web browser") || !hasLine(screen, "Consent saved for profile term.") {
+	if countdownLeft(screen) || !hasLine(screen, "To sign in, use a web browser") || !hasLine(screen, "Consent saved for profile term.") {
 		t.Fatalf("the countdown must be gone and the summary on a line of its own; the screen shows:\n%s", strings.Join(screen, "\n"))
 	}
 	t.Logf("frames %v; the screen after sign-in:\n%s", frames, strings.Join(screen, "\n"))
@@ -212,7 +223,7 @@ func TestDeviceCodeCountdownOnlyWhereItCanBeRedrawn(t *testing.T) {
 			if code != 0 || !hasLine(screen, "Consent saved for profile default.") {
 				t.Fatalf("exit %d, screen:\n%s", code, strings.Join(screen, "\n"))
 			}
-			if hasLine(screen, "waiting for sign-in") {
+			if countdownLeft(screen) {
 				t.Fatalf("the countdown stayed on the screen:\n%s", strings.Join(screen, "\n"))
 			}
 			if tc.countdown == nil && strings.Contains(r.raw(), "waiting for sign-in") {
@@ -222,22 +233,48 @@ func TestDeviceCodeCountdownOnlyWhereItCanBeRedrawn(t *testing.T) {
 	}
 }
 
-// Ctrl-C during the wait ends it: the countdown is erased, the error is on a line
-// of its own, exit 130, and no profile is saved.
-func TestDeviceCodeCountdownErasedOnCtrlC(t *testing.T) {
+// However the wait ends without a sign-in, the countdown is erased and the error
+// stands on a line of its own: Ctrl-C (exit 130), --timeout (exit 3). No profile is
+// saved.
+func TestDeviceCodeCountdownErasedWhenTheWaitFails(t *testing.T) {
 	t.Parallel()
-	e := harness.New(t)
-	e.Sim.ApproveDeviceCodes(false)
-	r := startOnTerminal(t, e, nil, "consent", "--flow", "device-code", "--timeout", "20m")
-	r.waitFor(t, frame)
-	if _, err := r.pty.Master.WriteString("\x03"); err != nil { // the terminal's interrupt character
-		t.Fatal(err)
-	}
-	code, screen := r.wait(t)
-	if code != 130 || hasLine(screen, "waiting for sign-in") || !hasLine(screen, "error: interrupted") {
-		t.Fatalf("Ctrl-C: exit %d, screen:\n%s", code, strings.Join(screen, "\n"))
-	}
-	if res := e.Run("status", "-o", "json"); strings.Contains(res.Stdout, `"default"`) {
-		t.Fatalf("a profile was saved after Ctrl-C: %s", res.Stdout)
+	for _, tc := range []struct {
+		name    string
+		timeout string
+		ctrlC   bool
+		code    int
+		message string
+	}{
+		{"Ctrl-C", "20m", true, 130, "error: interrupted"},
+		{"timeout", "3s", false, 3, "the device code was not used within the timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := harness.New(t)
+			e.Sim.ApproveDeviceCodes(false)
+			r := startOnTerminal(t, e, nil, "consent", "--flow", "device-code", "--timeout", tc.timeout)
+			r.waitFor(t, regexp.MustCompile(`\rwaiting for sign-in: `))
+			if tc.ctrlC {
+				if _, err := r.pty.Master.WriteString("\x03"); err != nil { // the terminal's interrupt character
+					t.Fatal(err)
+				}
+			}
+			code, screen := r.wait(t)
+			errLine := ""
+			for _, l := range screen {
+				if strings.Contains(l, tc.message) {
+					errLine = l
+				}
+			}
+			// The error line starts at the left edge (in colour on a terminal, so after
+			// its escape sequence), with no trace of the countdown before it.
+			clean := strings.TrimPrefix(errLine, "\x1b[1;31m")
+			if code != tc.code || countdownLeft(screen) || !strings.HasPrefix(clean, "error:") {
+				t.Fatalf("exit %d (want %d), screen:\n%s", code, tc.code, strings.Join(screen, "\n"))
+			}
+			if res := e.Run("status", "-o", "json"); strings.Contains(res.Stdout, `"default"`) {
+				t.Fatalf("a profile was saved: %s", res.Stdout)
+			}
+		})
 	}
 }
