@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -44,7 +43,7 @@ func (a *App) deviceCodePrompt(ctx context.Context) (show func(entra.DevicePromp
 		cd := consent.StartCountdown(f, until, line, a.Now, ticker.C)
 		// Warnings and --verbose logs during the wait go above the countdown line.
 		stderr := a.Stderr
-		a.Stderr = io.Writer(cd)
+		a.Stderr = cd
 		stop = func() {
 			cd.Stop()
 			ticker.Stop()
