@@ -246,7 +246,7 @@ func TestDeviceCodeCountdownErasedWhenTheWaitFails(t *testing.T) {
 		message string
 	}{
 		{"Ctrl-C", "20m", true, 130, "error: interrupted"},
-		{"timeout", "3s", false, 3, "the device code was not used within the timeout"},
+		{"timeout", "6s", false, 3, "the device code was not used within the timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
