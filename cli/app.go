@@ -178,7 +178,7 @@ func storeError(err error) error { return failure.Wrap(failure.Configuration, er
 // mode, else the secure store.
 func (a *App) refreshTokenStore(s *settings.Profile) (securestore.Store, error) {
 	if rt := a.Getenv("PCTOKEN_REFRESH_TOKEN"); rt != "" {
-		return securestore.NewEnvStore(refreshKey(s.Name), rt, a.Stderr), nil
+		return securestore.NewEnvStore(refreshKey(s.Name), rt, a.Stderr, a.ciWarnedBefore(rt)), nil
 	}
 	st, _, err := a.secureStore(s)
 	return st, err

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/alecthomas/kong"
-	"golang.org/x/term"
 
 	"github.com/pctoken/pctoken-helper/customers"
 	"github.com/pctoken/pctoken-helper/failure"
@@ -214,8 +212,8 @@ type progressBar struct {
 // newProgress returns a bar for a run of total steps, nil when stderr is not a
 // terminal (a pipe, a file, a CI log) or the terminal is dumb.
 func (a *App) newProgress(total int) *progressBar {
-	f, ok := a.Stderr.(*os.File)
-	if !ok || total == 0 || !term.IsTerminal(int(f.Fd())) || a.Getenv("TERM") == "dumb" {
+	f, ok := a.liveStderr()
+	if !ok || total == 0 {
 		return nil
 	}
 	return &progressBar{w: f, colour: a.colour()}

@@ -178,8 +178,8 @@ func (e Env) showError(err error, remedy string) {
 
 // colour tells whether stderr is a terminal that wants colour (https://no-color.org).
 func (e Env) colour() bool {
-	f, ok := e.Stderr.(*os.File)
-	return ok && e.Getenv("NO_COLOR") == "" && e.Getenv("TERM") != "dumb" && term.IsTerminal(int(f.Fd()))
+	_, live := e.liveStderr()
+	return live && e.Getenv("NO_COLOR") == ""
 }
 
 // errorObject is err as the contract's JSON error object.

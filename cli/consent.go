@@ -63,7 +63,9 @@ func (c *ConsentCmd) Run(ctx context.Context, a *App) error {
 	var t entra.Token
 	switch c.Flow {
 	case "device-code":
-		t, err = app.DeviceCode(ctx, scopeList, func(msg string) { fmt.Fprintln(a.Stderr, msg) })
+		show, end := a.deviceCodePrompt(ctx)
+		t, err = app.DeviceCode(ctx, scopeList, show)
+		end()
 	default:
 		t, err = c.authCode(ctx, a, app, scopeList)
 	}

@@ -55,9 +55,18 @@ func (a App) RedeemCode(ctx context.Context, code, redirectURI string, scopes []
 	return a.consented(res, c, scopes)
 }
 
+// DevicePrompt is what a person needs to finish the device-code flow on another
+// device: the identity provider's message (the code and the URL to open), cleaned of
+// control characters, and when the code stops working.
+type DevicePrompt struct {
+	Message   string
+	ExpiresOn time.Time
+}
+
 // DeviceCode runs the device-code flow (public clients only). show receives the
-// identity provider's message with the code and the URL to open.
-func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message string)) (Token, error) {
+// prompt once, before the wait for the sign-in starts; DeviceCode returns when the
+// sign-in is done, the code expires, or ctx ends.
+func (a App) DeviceCode(ctx context.Context, scopes []string, show func(DevicePrompt)) (Token, error) {
 	if a.Credential != nil {
 		return Token{}, &failure.Error{Kind: failure.Usage, Message: "the device-code flow is for public clients: drop the client secret or certificate, or use --flow auth-code"}
 	}
@@ -73,7 +82,7 @@ func (a App) DeviceCode(ctx context.Context, scopes []string, show func(message 
 	}
 	// The message (and the user code in it) comes from the identity provider and
 	// goes to a terminal: no escape sequence, bell or carriage return gets through.
-	show(redact.String(dc.Result.Message))
+	show(DevicePrompt{Message: redact.String(dc.Result.Message), ExpiresOn: dc.Result.ExpiresOn})
 	res, err := dc.AuthenticationResult(ctx)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -50,13 +50,19 @@ func ctx(t *testing.T) context.Context {
 // consented runs the device-code flow and returns its token (with the refresh token).
 func consented(t *testing.T, sim *entrasim.Sim) entra.Token {
 	t.Helper()
-	var shown string
-	tok, err := app(sim, entrasim.PublicClientID, nil).DeviceCode(ctx(t), []string{graph, "offline_access"}, func(m string) { shown = m })
+	var shown entra.DevicePrompt
+	asked := time.Now()
+	tok, err := app(sim, entrasim.PublicClientID, nil).DeviceCode(ctx(t), []string{graph, "offline_access"}, func(p entra.DevicePrompt) { shown = p })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(shown, "enter the code") {
-		t.Errorf("device code message %q", shown)
+	if !strings.Contains(shown.Message, "enter the code") {
+		t.Errorf("device code message %q", shown.Message)
+	}
+	// The simulator's codes live 15 minutes, as Entra's do: the expiry is the one it
+	// announced (expires_in), counted from the request.
+	if lo, hi := asked.Add(14*time.Minute), time.Now().Add(15*time.Minute); shown.ExpiresOn.Before(lo) || shown.ExpiresOn.After(hi) {
+		t.Errorf("device code expires %v, want between %v and %v", shown.ExpiresOn, lo, hi)
 	}
 	if tok.RefreshToken == "" || tok.Account.HomeAccountID == "" || tok.Account.HomeTenantID != entrasim.HomeTenantID {
 		t.Fatalf("consent token: %+v", tok.Account)
@@ -211,7 +217,7 @@ func TestHangingIdentityProviderEndsAsTransient(t *testing.T) {
 
 func TestDeviceCodeIsForPublicClients(t *testing.T) {
 	sim := startSim(t)
-	_, err := app(sim, entrasim.ConfidentialClientID, &entra.Credential{Secret: entrasim.ClientSecret}).DeviceCode(ctx(t), []string{graph}, func(string) {})
+	_, err := app(sim, entrasim.ConfidentialClientID, &entra.Credential{Secret: entrasim.ClientSecret}).DeviceCode(ctx(t), []string{graph}, func(entra.DevicePrompt) {})
 	if failure.KindOf(err) != failure.Usage {
 		t.Fatalf("device code with a secret: %v", err)
 	}

@@ -44,7 +44,7 @@ func TestOpenUnavailableBackends(t *testing.T) {
 func TestEnvStore(t *testing.T) {
 	var warn bytes.Buffer
 	const token = "0.AXYA-ci-refresh-token"
-	s := NewEnvStore("refresh:default", token, &warn)
+	s := NewEnvStore("refresh:default", token, &warn, nil)
 	if got, err := s.Get("refresh:default"); err != nil || got != token {
 		t.Fatalf("Get = %q, %v", got, err)
 	}
@@ -72,8 +72,29 @@ func TestEnvStore(t *testing.T) {
 	if got, _ := s.Get("refresh:default"); got != token {
 		t.Fatalf("Set or Remove changed what Get returns: %q", got)
 	}
-	if _, err := NewEnvStore("refresh:default", "", nil).Get("refresh:default"); !errors.Is(err, ErrNotFound) {
+	if _, err := NewEnvStore("refresh:default", "", nil, nil).Get("refresh:default"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("empty token: %v, want ErrNotFound", err)
+	}
+}
+
+// An earlier process that said it already keeps the store quiet; the record is asked
+// for only when there is something to say, and once per process.
+func TestEnvStoreWarnedBefore(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		var warn bytes.Buffer
+		asked := 0
+		s := NewEnvStore("refresh:default", "0.AXYA-ci-refresh-token", &warn, func() bool { asked++; return before })
+		_, _ = s.Get("refresh:default")
+		_ = s.Set("client-secret:default", "s")
+		if asked != 0 {
+			t.Fatalf("asked %d times before a rotated token was to be saved", asked)
+		}
+		for range 3 {
+			_ = s.Set("refresh:default", "0.AXYA-rotated-token")
+		}
+		if said := strings.Count(warn.String(), "\n"); asked != 1 || before && said != 0 || !before && said != 1 {
+			t.Fatalf("said before %v: asked %d times, %d warnings: %q", before, asked, said, warn.String())
+		}
 	}
 }
 

@@ -366,7 +366,8 @@ func TestLogout(t *testing.T) {
 }
 
 // CI mode: the refresh token comes from PCTOKEN_REFRESH_TOKEN, there is no store
-// and no saved profile; get works and says once that the rotated token is lost.
+// and no saved profile; get works and says once that the rotated token is lost: once
+// per token, across the processes of a job (each step is one).
 func TestCIModeRefreshTokenFromEnvironment(t *testing.T) {
 	t.Parallel()
 	e := harness.New(t)
@@ -389,7 +390,8 @@ func TestCIModeRefreshTokenFromEnvironment(t *testing.T) {
 		t.Fatal("the refresh token was printed")
 	}
 
-	// A batch redeems the token several times in one process: still one notice.
+	// A batch redeems the token several times in one process, and later steps of the
+	// job refresh again, each a new process: the notice was given, and is not again.
 	var reqs strings.Builder
 	for i, tenant := range []string{entrasim.HomeTenantID, entrasim.CustomerTenantID, entrasim.CustomerTenantDomain} {
 		fmt.Fprintf(&reqs, `{"id":"%d","tenant":%q,"scopes":["arm"]}`+"\n", i, tenant)
@@ -399,16 +401,48 @@ func TestCIModeRefreshTokenFromEnvironment(t *testing.T) {
 	if n := strings.Count(res.Stdout, `"access_token"`); n != 3 {
 		t.Fatalf("CI batch answered %d tokens:\n%s", n, res.Stdout)
 	}
-	if n := strings.Count(res.Stderr, notice); n != 1 {
-		t.Fatalf("the unsaved-rotation notice appears %d times in a batch:\n%s", n, res.Stderr)
+	if strings.Contains(res.Stderr, notice) {
+		t.Fatalf("the unsaved-rotation notice again, in a later process:\n%s", res.Stderr)
 	}
+	for range 2 {
+		res = e.MustRun("get", "--scope", "graph", "--force-refresh")
+		if decode(t, res.Stdout).Cached || strings.Contains(res.Stderr, notice) {
+			t.Fatalf("a later step refreshing: cached or the notice again:\n%s", res.Stderr)
+		}
+	}
+	// Another token in the variable (the secret was replaced) is told about once.
+	other := deviceCodeRefreshToken(t, e.Sim, entrasim.PublicClientID)
+	e.Vars["PCTOKEN_REFRESH_TOKEN"] = other
+	for i, want := range []int{1, 0} {
+		res = e.MustRun("get", "--scope", "graph", "--force-refresh")
+		if n := strings.Count(res.Stderr, notice); n != want {
+			t.Fatalf("another token, run %d: the notice %d times, want %d:\n%s", i+1, n, want, res.Stderr)
+		}
+	}
+	// Where nothing can be recorded (here the notes folder is not a folder), the
+	// notice is given every time rather than never.
+	notes := filepath.Join(cacheDir(e), "notes")
+	if err := os.RemoveAll(notes); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notes, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		res = e.MustRun("get", "--scope", "graph", "--force-refresh")
+		if n := strings.Count(res.Stderr, notice); n != 1 {
+			t.Fatalf("nothing recordable, run %d: the notice %d times, want 1:\n%s", i+1, n, res.Stderr)
+		}
+	}
+	os.Remove(notes)
+	e.Vars["PCTOKEN_REFRESH_TOKEN"] = rt
 	// No store was created anywhere, and no refresh token reached the disk.
 	if _, err := os.Stat(configDir(e) + "/store"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("CI mode created a store: %v", err)
 	}
 	for _, f := range filesUnder(t, e.Dir) {
-		if b, _ := os.ReadFile(f); strings.Contains(string(b), rt) {
-			t.Fatalf("%s holds the refresh token", f)
+		if b, _ := os.ReadFile(f); strings.Contains(f+string(b), rt) || strings.Contains(f+string(b), other) {
+			t.Fatalf("%s holds a refresh token", f)
 		}
 	}
 	// The variable is read-only: the same token keeps working in the next job.

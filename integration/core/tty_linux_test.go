@@ -202,4 +202,11 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 	if got := run(false); strings.Contains(got, "\x1b[") || !strings.HasPrefix(got, "error: ") {
 		t.Errorf("on a pipe: %q", got)
 	}
+	// The hint stands out too; a terminal that says it is dumb gets no colour.
+	if got := run(true, "PCTOKEN_CLIENT_ID=", "PCTOKEN_PROFILE=nosuch"); !strings.Contains(got, "\x1b[1;36mhint:\x1b[0m") {
+		t.Errorf("on a terminal, a hint: %q, want a coloured hint:", got)
+	}
+	if got := run(true, "TERM=dumb"); strings.Contains(got, "\x1b[") || !strings.Contains(got, "error:") {
+		t.Errorf("with TERM=dumb: %q", got)
+	}
 }
