@@ -1,6 +1,6 @@
 module github.com/pctoken/pctoken-helper
 
-go 1.26.0
+go 1.26.5
 
 require (
 	github.com/99designs/keyring v1.2.2
@@ -40,6 +40,7 @@ require (
 	github.com/gobwas/ws v1.4.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect
+	github.com/hashicorp/go-azure-sdk/sdk v0.20260811.1225050 // indirect
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect

@@ -28,6 +28,7 @@ type Root struct {
 	Setup          SetupCmd          `cmd:"" help:"Write git's or kubectl's configuration for the helper (setup git, setup kubeconfig)."`
 	Completion     CompletionCmd     `cmd:"" help:"Print the shell completion script for bash, zsh, fish or powershell."`
 	Profiles       ProfileCmd        `cmd:"" name:"profile" help:"List saved profiles, or show one (never a secret)."`
+	Az             AzCmd             `cmd:"" passthrough:"" help:"Stand in for the Azure CLI: account get-access-token, account show, account list, version (the az shim)."`
 }
 
 // Globals are the settings every command shares.
