@@ -94,9 +94,17 @@ func (a *App) azProfile(tenant string, scopes []string) (*settings.Profile, stri
 	if err != nil {
 		return nil, "", err
 	}
+	if a.nothingToRedeem(s) {
+		return nil, "", a.missingProfile(s.Name)
+	}
 	t := r.Tenant
-	if settings.IsMultiTenant(t) && s.Account.HomeTenantID != "" {
+	if settings.IsMultiTenant(t) {
 		t = s.Account.HomeTenantID
+	}
+	if t == "" {
+		return nil, "", &failure.Error{Kind: failure.Usage, Profile: s.Name,
+			Message: "az account show needs the tenant, and profile " + s.Name + " has no home tenant saved",
+			Remedy:  "set PCTOKEN_TENANT to the tenant id"}
 	}
 	return s, t, nil
 }
