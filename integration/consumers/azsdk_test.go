@@ -240,3 +240,34 @@ func TestGoAzureSDKNotInBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestAzShimDocumentedShapes: the account example of docs/protocols.md is what the
+// shim prints for its settings, word for word; the version example has the real keys.
+func TestAzShimDocumentedShapes(t *testing.T) {
+	e := newEnv(t)
+	e.Consent("--profile", "contoso")
+	shims := installShims(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	az := func(env []string, args ...string) string {
+		t.Helper()
+		cmd := e.command(ctx, append([]string{"PATH=" + e.path(shims), "PCTOKEN_PROFILE=contoso"}, env...), filepath.Join(shims, "az"), args...)
+		out, stderr, code := run(t, cmd, "")
+		if code != 0 {
+			t.Fatalf("az %s: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+		return out
+	}
+	account := az([]string{"AZURE_SUBSCRIPTION_ID=00000000-0000-0000-0000-00000000beef", "PCTOKEN_TENANT=" + entrasim.CustomerTenantID}, "account", "show", "-o", "json")
+	if doc := recipe(t, "protocols.md", "shape az-account"); account != doc {
+		t.Errorf("docs/protocols.md az account show example:\n%s\nthe shim prints:\n%s", doc, account)
+	}
+	version := az(nil, "version")
+	doc := recipe(t, "protocols.md", "shape az-version")
+	if got, want := strings.Join(jsonShape(t, version), "\n"), strings.Join(jsonShape(t, doc), "\n"); got != want {
+		t.Errorf("docs/protocols.md az version example:\n%s\nthe shim prints:\n%s", doc, version)
+	}
+	if !strings.Contains(version, `"azure-cli": "`+strings.Split(strings.Split(doc, `"azure-cli": "`)[1], `"`)[0]+`"`) {
+		t.Errorf("the documented azure-cli version differs:\n%s\n%s", doc, version)
+	}
+}
