@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -38,7 +39,23 @@ var azSubscriptionVariables = []string{"AZURE_SUBSCRIPTION_ID", "ARM_SUBSCRIPTIO
 // the whole command is bounded.
 var azTokenFlags = TokenFlags{MinValidity: 5 * time.Minute, Timeout: 30 * time.Second}
 
+// azShimVariable marks the processes `pctoken-helper az` starts. The Key Vault store
+// may authenticate with az (--keyvault-auth azure-cli, or default's chain); with the
+// shim first on PATH that az is the helper again, which would need the vault again:
+// the nested run refuses instead of starting one more.
+const azShimVariable = "PCTOKEN_AZ_SHIM"
+
 func (c *AzCmd) Run(ctx context.Context, a *App) error {
+	if a.Getenv(azShimVariable) != "" {
+		return a.azFail(&failure.Error{Kind: failure.Configuration,
+			Message: "the az shim was run by pctoken-helper az itself: the Key Vault store authenticates with az, and az is the shim",
+			Remedy:  "use --keyvault-auth managed-identity, workload-identity or environment, or put the shim on PATH only for the tool that needs it"})
+	}
+	// Every process started from here on (azidentity's az, azd or pwsh) inherits it.
+	if err := os.Setenv(azShimVariable, "1"); err != nil {
+		return a.azFail(failure.Errorf(failure.Unexpected, "failed to mark the az shim's child processes: %w", err))
+	}
+	defer os.Unsetenv(azShimVariable)
 	call, err := protocol.ParseAzArgs(c.Args)
 	if err != nil {
 		return a.azFail(&failure.Error{Kind: failure.Usage, Message: err.Error(), Err: err, Remedy: "pctoken-helper az --help"})

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -65,3 +66,29 @@ func TestAzRefusesAsAz(t *testing.T) {
 		t.Errorf("--help: exit %d, %q %q", code, out, errb)
 	}
 }
+
+// TestAzRefusesToCallItself: a pctoken-helper az started by pctoken-helper az (the Key
+// Vault store's az being the shim) exits 5 at once; the mark is set only while the
+// command runs.
+func TestAzRefusesToCallItself(t *testing.T) {
+	env, out, errb := testEnv("")
+	env.Getenv = func(k string) string {
+		if k == azShimVariable {
+			return "1"
+		}
+		return os.Getenv(k)
+	}
+	if code := Run(context.Background(), []string{"az", "version"}, env); code != exitConfig || out.Len() != 0 || !strings.Contains(errb.String(), "ERROR: the az shim was run by pctoken-helper az itself") {
+		t.Errorf("nested: exit %d, stdout %q, stderr %q", code, out, errb)
+	}
+	env, _, _ = testEnv("")
+	var during string
+	env.Stdout = writerFunc(func(p []byte) (int, error) { during = os.Getenv(azShimVariable); return len(p), nil })
+	if code := Run(context.Background(), []string{"az", "version"}, env); code != 0 || during != "1" || os.Getenv(azShimVariable) != "" {
+		t.Errorf("exit %d; %s during the run %q, after %q", code, azShimVariable, during, os.Getenv(azShimVariable))
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
