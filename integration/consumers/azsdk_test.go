@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/hashicorp/go-azure-sdk/sdk/auth"
 	"github.com/hashicorp/go-azure-sdk/sdk/environments"
 
@@ -269,5 +271,30 @@ func TestAzShimDocumentedShapes(t *testing.T) {
 	}
 	if !strings.Contains(version, `"azure-cli": "`+strings.Split(strings.Split(doc, `"azure-cli": "`)[1], `"`)[0]+`"`) {
 		t.Errorf("the documented azure-cli version differs:\n%s\n%s", doc, version)
+	}
+}
+
+// TestAzureCLICredentialSubscription: azidentity's AzureCLICredential with a
+// subscription (a name, quoted, as azidentity allows) gets a token in the tenant the
+// helper targets: az would pick the subscription's tenant, the helper's is
+// PCTOKEN_TENANT.
+func TestAzureCLICredentialSubscription(t *testing.T) {
+	e := newEnv(t)
+	e.Consent("--profile", "contoso")
+	e.Vars["PCTOKEN_TENANT"] = entrasim.CustomerTenantID
+	e.useShims(t)
+	cred, err := azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{Subscription: "Fabrikam Production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://management.azure.com/.default"}})
+	if err != nil {
+		t.Fatalf("AzureCLICredential: %v", err)
+	}
+	c, err := e.Sim.ValidateAccessToken(tok.Token)
+	if err != nil || c.TenantID != entrasim.CustomerTenantID {
+		t.Fatalf("token: %v, tenant %s", err, c.TenantID)
 	}
 }
