@@ -233,7 +233,7 @@ func (a *App) session(s *settings.Profile) (*token.Session, error) {
 		return ss, nil
 	}
 	o.mu.Unlock()
-	if !s.Saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" && s.Store != storeKeyVault {
+	if a.nothingToRedeem(s) {
 		return nil, a.missingProfile(s.Name)
 	}
 	cred, err := a.credential(s)
@@ -273,6 +273,12 @@ func (a *App) session(s *settings.Profile) (*token.Session, error) {
 	}
 	o.sessions[s.Name] = ss
 	return ss, nil
+}
+
+// nothingToRedeem tells whether s has no refresh token anywhere: never saved by
+// consent or import, not CI mode, not a vault that may hold one.
+func (a *App) nothingToRedeem(s *settings.Profile) bool {
+	return !s.Saved && a.Getenv("PCTOKEN_REFRESH_TOKEN") == "" && s.Store != storeKeyVault
 }
 
 // missingProfile is the error for a profile that was never saved: a typo of a saved

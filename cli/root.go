@@ -22,6 +22,7 @@ type Root struct {
 	Logout         LogoutCmd         `cmd:"" group:"care" help:"Forget a profile: refresh token, stored secret, cached tokens, settings."`
 	Tenants        TenantsCmd        `cmd:"" group:"estate" help:"List the customer tenants this partner user can reach (GDAP relationships or Partner Center)."`
 	Check          CheckCmd          `cmd:"" group:"estate" help:"Get a token per tenant and scope and classify what fails, with the fix."`
+	Az             AzCmd             `cmd:"" group:"tokens" passthrough:"" help:"Stand in for the Azure CLI: account get-access-token, account show, account list, version (the az shim)."`
 	Mi             MiCmd             `cmd:"" group:"tokens" help:"A local managed-identity endpoint for Azure SDKs and tools (mi exec, mi serve)."`
 	Doctor         DoctorCmd         `cmd:"" group:"care" help:"Check each profile's store, folders, TLS to the authority, clock and a live refresh; say what to fix."`
 	Setup          SetupCmd          `cmd:"" group:"setup" help:"Write git's or kubectl's configuration for the helper (setup git, setup kubeconfig)."`
