@@ -55,7 +55,17 @@ func (r *RenewCmd) Run(ctx context.Context, a *App) error {
 			}
 			continue
 		}
-		p, _ := dir.Load(name)
+		p, err := dir.Load(name)
+		switch {
+		case errors.Is(err, profile.ErrNotFound):
+			// CI mode or settings given by flags: no saved rotation date to count from.
+			fmt.Fprintf(a.Stdout, "%s: renewed (not saved on this machine: no days left to count)\n", name)
+			continue
+		case err != nil:
+			fmt.Fprintf(a.Stdout, "%s: renewed\n", name)
+			a.warnf("%v", err)
+			continue
+		}
 		fmt.Fprintf(a.Stdout, "%s: renewed, %d days left\n", name, p.DaysLeft(a.Now()))
 	}
 	if worst != nil {
