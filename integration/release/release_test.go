@@ -125,6 +125,8 @@ func TestRelease(t *testing.T) {
 	t.Run("linux archive", func(t *testing.T) { checkTarGz(t, src, filepath.Join(out1, archives[0])) })
 	t.Run("windows archive", func(t *testing.T) { checkZip(t, src, filepath.Join(out1, archives[1])) })
 
+	t.Run("README install recipe", func(t *testing.T) { readmeRecipe(t, src, out1, archives[0], checksums) })
+
 	t.Run("same bytes again", func(t *testing.T) {
 		out2 := filepath.Join(t.TempDir(), "dist")
 		if _, err := runTool(t, bin, append([]string{"-out", out2}, stamp...)...); err != nil {
@@ -200,6 +202,45 @@ func checkSums(t *testing.T, dir, checksums string, archives []string) {
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("sha256sum -c: %v\n%s", err, out)
+	}
+}
+
+// readmeRecipe runs the Linux recipe of README.md's Install section as it is written, in
+// a folder holding what a user downloaded (one archive and the checksums file), with a
+// fresh home: the check passes, the binary lands on PATH and reports its version.
+func readmeRecipe(t *testing.T, src, dist, archive, checksums string) {
+	for _, tool := range []string{"bash", "sha256sum", "tar", "install"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	var recipe string
+	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readFile(t, filepath.Join(src, "README.md"))), -1) {
+		if strings.Contains(block[1], "sha256sum -c --ignore-missing") {
+			recipe = block[1]
+		}
+	}
+	if recipe == "" {
+		t.Fatal("README.md has no sh block with sha256sum -c --ignore-missing")
+	}
+	downloads, home := t.TempDir(), t.TempDir()
+	for _, n := range []string{archive, checksums} {
+		if err := os.WriteFile(filepath.Join(downloads, n), readFile(t, filepath.Join(dist, n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", recipe)
+	cmd.Dir = downloads
+	cmd.Env = []string{"HOME=" + home, "PATH=" + filepath.Join(home, ".local", "bin") + ":" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("README.md's recipe: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), archive+": OK") || !strings.Contains(string(out), "pctoken-helper "+stampVersion+" ") {
+		t.Errorf("README.md's recipe printed:\n%s\nwant the archive checked OK and the stamped version", out)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".local", "bin", "pctoken-helper")); err != nil {
+		t.Errorf("the recipe did not install the binary: %v", err)
 	}
 }
 
