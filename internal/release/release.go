@@ -155,6 +155,9 @@ func Build(ctx context.Context, o Options) (Result, error) {
 	}
 	defer os.RemoveAll(work)
 
+	// The archives are written only when every target has built, so a failed release
+	// leaves no files behind that look like a release.
+	archives := map[string][]byte{}
 	var sums bytes.Buffer
 	for _, t := range targets {
 		bin := Name
@@ -181,16 +184,17 @@ func Build(ctx context.Context, o Options) (Result, error) {
 			return res, fmt.Errorf("failed to pack the %s archive: %w", t, err)
 		}
 		name := o.Stamp.ArchiveName(t)
-		if err := os.WriteFile(filepath.Join(o.Out, name), archive, 0o644); err != nil {
-			return res, fmt.Errorf("failed to write %s: %w", name, err)
-		}
+		archives[name] = archive
 		sum := sha256.Sum256(archive)
 		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(sum[:]), name)
 		res.Archives = append(res.Archives, name)
 	}
 	res.Checksums = o.Stamp.ChecksumsName()
-	if err := os.WriteFile(filepath.Join(o.Out, res.Checksums), sums.Bytes(), 0o644); err != nil {
-		return res, fmt.Errorf("failed to write %s: %w", res.Checksums, err)
+	archives[res.Checksums] = sums.Bytes()
+	for _, name := range append(slices.Clone(res.Archives), res.Checksums) {
+		if err := os.WriteFile(filepath.Join(o.Out, name), archives[name], 0o644); err != nil {
+			return Result{}, fmt.Errorf("failed to write %s: %w", name, err)
+		}
 	}
 	return res, nil
 }
