@@ -29,17 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // root is the module's folder (tests run in their package's folder).
-func root(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		t.Fatalf("module root not found from the test's folder: %v", err)
-	}
-	return dir
-}
+func root(t *testing.T) string { return harness.ModuleRoot(t) }
 
 // page is a Markdown file with its prose (fenced code blocks removed) split into lines.
 type page struct {
